@@ -1,0 +1,52 @@
+"""Stage `evaluate`: greedy pass@1 and sampled pass@k of one checkpoint on the test and OOD splits."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from resetrl.config import Params, add_params_argument, params_from_args
+from resetrl.data import load_split
+from resetrl.evaluation import greedy_pass1, sampled_pass_k
+from resetrl.model import load_policy
+from resetrl.storage import atomic_write_json
+
+EVAL_SPLITS = ("test", "ood")
+
+
+def evaluate_checkpoint(params: Params, model_dir: Path, data: Path, seed: int) -> dict:
+    model, tokenizer = load_policy(model_dir)
+    metrics: dict = {}
+    for split in EVAL_SPLITS:
+        problems = load_split(data, split)
+        greedy = greedy_pass1(model, tokenizer, problems, params.rollout)
+        sampled = sampled_pass_k(model, tokenizer, problems, params.rollout, params.eval.n_samples,
+                                 params.eval.pass_k, seed)
+        metrics[split] = {
+            "greedy_pass1": greedy["pass1"],
+            **{k: v for k, v in sampled.items() if k.startswith("pass@")},
+            "response_tokens": greedy["response_tokens"],
+            "problems": len(problems),
+        }
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    add_params_argument(parser)
+    parser.add_argument("--model", required=True, help="checkpoint directory")
+    parser.add_argument("--data", default="results/data")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sampled pass@k draws")
+    parser.add_argument("--out", required=True, help="metrics JSON to write")
+    args = parser.parse_args(argv)
+    params = params_from_args(args)
+    torch.set_num_threads(params.runtime.threads)
+    metrics = evaluate_checkpoint(params, Path(args.model), Path(args.data), args.seed)
+    atomic_write_json(args.out, metrics)
+    print({split: round(m["greedy_pass1"], 3) for split, m in metrics.items()})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""Scoring a policy on problems: greedy pass@1 and sampled pass@k with the unbiased estimator."""
+
+from __future__ import annotations
+
+from math import comb
+
+import torch
+
+from resetrl.rollout import SamplingSettings, sample_chains
+from resetrl.task import Problem, reward
+
+
+def prompt_ids(tokenizer, problem: Problem) -> list[int]:
+    return tokenizer.encode(problem.prompt, add_special_tokens=False)
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Probability that at least one of k draws (without replacement) from n samples with c correct
+    is correct: 1 - C(n-c, k) / C(n, k) (Chen et al., 2021)."""
+    if not 1 <= k <= n:
+        raise ValueError(f"pass@k needs 1 <= k <= n, got k={k}, n={n}")
+    return 1.0 - comb(n - c, k) / comb(n, k)
+
+
+def greedy_pass1(model, tokenizer, problems: list[Problem], rollout) -> dict[str, float]:
+    """Greedy accuracy (no resets at evaluation), mean response length and generated tokens."""
+    settings = SamplingSettings.from_config(rollout, greedy=True)
+    groups = sample_chains(model, tokenizer, [(prompt_ids(tokenizer, p), []) for p in problems],
+                           1, settings)
+    chains = [g[0] for g in groups]
+    rewards = [reward(p, c.text) for p, c in zip(problems, chains)]
+    return {
+        "pass1": sum(rewards) / len(rewards),
+        "response_tokens": sum(len(c.response_ids) for c in chains) / len(chains),
+        "tokens_generated": float(sum(c.n_generated for c in chains)),
+    }
+
+
+def sampled_pass_k(model, tokenizer, problems: list[Problem], rollout, n_samples: int,
+                   ks: tuple[int, ...], seed: int) -> dict[str, float]:
+    """Mean unbiased pass@k over problems from n_samples chains each at the rollout temperature."""
+    settings = SamplingSettings.from_config(rollout)
+    generator = torch.Generator().manual_seed(seed)
+    groups = sample_chains(model, tokenizer, [(prompt_ids(tokenizer, p), []) for p in problems],
+                           n_samples, settings, generator)
+    correct = [sum(reward(p, c.text) for c in g) for p, g in zip(problems, groups)]
+    out = {f"pass@{k}": sum(pass_at_k(n_samples, int(c), k) for c in correct) / len(problems)
+           for k in ks}
+    out["tokens_generated"] = float(sum(c.n_generated for g in groups for c in g))
+    return out

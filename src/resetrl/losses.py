@@ -1,0 +1,72 @@
+"""Advantages and policy losses as small pure functions. Shape suffixes: B sequences, T tokens,
+G members of one group, V vocabulary."""
+
+from __future__ import annotations
+
+import torch
+
+
+def group_zscore_G(rewards_G: torch.Tensor, *, unbiased: bool, eps: float = 0.0,
+                   min_std: float = 0.0) -> torch.Tensor:
+    """(r - mean) / (std + eps) over one group; zero when std <= min_std (no signal in the group).
+
+    GRPO (paper): unbiased std, eps 1e-6. Reset groups (RRPO/SRPO): population std, zero below 1e-8.
+    """
+    if rewards_G.numel() < 2:
+        return torch.zeros_like(rewards_G)
+    std = rewards_G.std(unbiased=unbiased)
+    if std <= min_std:
+        return torch.zeros_like(rewards_G)
+    return (rewards_G - rewards_G.mean()) / (std + eps)
+
+
+def grpo_advantages_G(rewards_G: torch.Tensor) -> torch.Tensor:
+    return group_zscore_G(rewards_G, unbiased=True, eps=1e-6)
+
+
+def token_logprobs_BT(logits_BTV: torch.Tensor, targets_BT: torch.Tensor,
+                      temperature: float) -> torch.Tensor:
+    """Log-probability of each target under the temperature-scaled policy (the one sampled from)."""
+    logp_BTV = torch.log_softmax(logits_BTV.float() / temperature, dim=-1)
+    return logp_BTV.gather(-1, targets_BT.unsqueeze(-1)).squeeze(-1)
+
+
+def masked_mean(x_BT: torch.Tensor, mask_BT: torch.Tensor) -> torch.Tensor:
+    """Token-mean over the masked tokens of the whole batch."""
+    return (x_BT * mask_BT).sum() / mask_BT.sum().clamp(min=1)
+
+
+def ppo_clip_loss_BT(logp_BT: torch.Tensor, old_logp_BT: torch.Tensor, adv_B: torch.Tensor,
+                     clip_eps: float, dual_clip: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token PPO clipped surrogate with dual clip for negative advantages, and clipped flags.
+
+    max(-A r, -A clip(r, 1-eps, 1+eps)); for A < 0 the loss is further capped at -A * dual_clip so a
+    huge ratio on a bad token cannot dominate the update.
+    """
+    adv_BT = adv_B[:, None].expand_as(logp_BT)
+    ratio_BT = torch.exp(logp_BT - old_logp_BT)
+    unclipped_BT = -adv_BT * ratio_BT
+    clipped_BT = -adv_BT * ratio_BT.clamp(1.0 - clip_eps, 1.0 + clip_eps)
+    loss_BT = torch.maximum(unclipped_BT, clipped_BT)
+    dual_BT = torch.minimum(loss_BT, -adv_BT * dual_clip)
+    loss_BT = torch.where(adv_BT < 0, dual_BT, loss_BT)
+    return loss_BT, (clipped_BT > unclipped_BT).float()
+
+
+def kl_k3_BT(logp_BT: torch.Tensor, ref_logp_BT: torch.Tensor) -> torch.Tensor:
+    """Unbiased, non-negative per-token estimate of KL(policy || reference) (Schulman's k3)."""
+    log_ratio_BT = ref_logp_BT - logp_BT
+    return torch.exp(log_ratio_BT) - log_ratio_BT - 1.0
+
+
+def grpo_loss(logp_BT, old_logp_BT, adv_B, mask_BT, *, clip_eps: float, dual_clip: float,
+              kl_coef: float = 0.0, ref_logp_BT=None) -> tuple[torch.Tensor, dict[str, float]]:
+    """The paper's GRPO objective: token-mean clipped surrogate (+ optional k3 KL penalty)."""
+    pg_BT, clipped_BT = ppo_clip_loss_BT(logp_BT, old_logp_BT, adv_B, clip_eps, dual_clip)
+    loss = masked_mean(pg_BT, mask_BT)
+    stats = {"clip_frac": float(masked_mean(clipped_BT, mask_BT))}
+    if kl_coef > 0.0:
+        kl = masked_mean(kl_k3_BT(logp_BT, ref_logp_BT), mask_BT)
+        loss = loss + kl_coef * kl
+        stats["kl"] = float(kl)
+    return loss, stats

@@ -1,0 +1,85 @@
+"""Stage `plot_learning_curves`: validation accuracy vs RL step and vs cumulative generated tokens,
+mean +- standard error over seeds per method, PNG + PDF."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: stages run on servers and in CI
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from resetrl.config import add_params_argument, params_from_args  # noqa: E402
+
+# One paper-column style shared by every figure of the study.
+STYLE = {"figure.figsize": (6.75, 2.6), "font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8,
+         "legend.fontsize": 7, "xtick.labelsize": 7, "ytick.labelsize": 7, "lines.linewidth": 1.2,
+         "axes.spines.top": False, "axes.spines.right": False, "savefig.bbox": "tight", "savefig.dpi": 200}
+METRIC = "eval/val/pass1"
+
+
+def mean_se(values_SN: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard error over the seed axis (SE = sample std / sqrt(n); 0 for one seed)."""
+    mean = values_SN.mean(axis=0)
+    if values_SN.shape[0] < 2:
+        return mean, np.zeros_like(mean)
+    return mean, values_SN.std(axis=0, ddof=1) / np.sqrt(values_SN.shape[0])
+
+
+def eval_curve(history: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(steps, cumulative generated tokens, accuracy) at every validation point of one run."""
+    points = [r for r in history if METRIC in r]
+    return (np.array([r["step"] for r in points]), np.array([r["compute/tokens_generated"] for r in points]),
+            np.array([r[METRIC] for r in points]))
+
+
+def plot_learning_curves(runs: dict[str, list[list[dict]]], warm_start: float | None, out: Path) -> None:
+    plt.rcParams.update(STYLE)
+    fig, (ax_step, ax_tok) = plt.subplots(1, 2, sharey=True)
+    for method, histories in sorted(runs.items()):
+        curves = [eval_curve(h) for h in histories]
+        n = min(len(c[0]) for c in curves)  # seeds share the eval schedule; guard ragged ends
+        steps = curves[0][0][:n]
+        tokens = np.mean([c[1][:n] for c in curves], axis=0)
+        mean, se = mean_se(np.stack([c[2][:n] for c in curves]))
+        label = f"{method} (n={len(curves)} seeds)"
+        for ax, x in ((ax_step, steps), (ax_tok, tokens)):
+            ax.plot(x, mean, label=label)
+            ax.fill_between(x, mean - se, mean + se, alpha=0.25)
+    for ax in (ax_step, ax_tok):
+        if warm_start is not None:
+            ax.axhline(warm_start, color="grey", linestyle=":", label="SFT warm start")
+        ax.grid(alpha=0.3)
+    ax_step.set_xlabel("RL step")
+    ax_tok.set_xlabel("generated tokens (cumulative)")
+    ax_step.set_ylabel("validation greedy pass@1")
+    ax_tok.legend(loc="lower right")
+    fig.suptitle("Learning curves (mean ± SE over seeds)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in (".png", ".pdf"):
+        tmp = out.with_name(f".{out.name}.tmp{suffix}")
+        fig.savefig(tmp)
+        tmp.replace(out.with_suffix(suffix))
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    add_params_argument(parser)
+    parser.add_argument("--runs", default="results/runs", help="holds <method>/seed<k>/history.json")
+    parser.add_argument("--sft-summary", help="warm-start summary.json (drawn as a reference line)")
+    parser.add_argument("--out", default="results/plots/learning_curve", help="path without suffix")
+    args = parser.parse_args(argv)
+    study = params_from_args(args).study
+    runs = {m: [json.loads((Path(args.runs) / m / f"seed{s}" / "history.json").read_text())
+                for s in study.seeds] for m in study.methods}
+    warm = json.loads(Path(args.sft_summary).read_text())[METRIC] if args.sft_summary else None
+    plot_learning_curves(runs, warm, Path(args.out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""Stage `sft`: the warm start. A tiny model trained from scratch has no reasoning prior (the
+paper's 7B/14B instruct models do), so it first imitates correct chains for a fixed budget that
+leaves it solving a moderate share of problems: room for RL to improve."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import time
+from pathlib import Path
+
+import torch
+
+from resetrl.batch import pack_sequences, policy_logprobs_BT
+from resetrl.config import Params, add_params_argument, params_from_args, params_to_dict
+from resetrl.data import load_split
+from resetrl.evaluation import greedy_pass1, prompt_ids
+from resetrl.losses import masked_mean
+from resetrl.metrics import MetricsLog
+from resetrl.model import build_model, count_parameters, save_policy
+from resetrl.storage import atomic_write_json
+from resetrl.tokenizer import build_char_tokenizer
+
+
+def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
+    """Linear warmup, then cosine decay to 10% of the peak."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * (0.1 + 0.45 * (1.0 + math.cos(math.pi * progress)))
+
+
+def run_sft(params: Params, data: Path, out: Path) -> dict:
+    cfg = params.sft
+    tokenizer = build_char_tokenizer()
+    model = build_model(params.model, tokenizer)
+    train_set, val_set = load_split(data, "train"), load_split(data, "val")
+    encoded = [(prompt_ids(tokenizer, p), tokenizer.encode(p.solution, add_special_tokens=False))
+               for p in train_set]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    rng = random.Random(cfg.seed)
+    log = MetricsLog(out / "live", [])
+    started = time.perf_counter()
+    for step in range(cfg.steps + 1):
+        record: dict = {"step": step}
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            model.eval()
+            record["eval/val/pass1"] = greedy_pass1(model, tokenizer, val_set, params.rollout)["pass1"]
+        if step < cfg.steps:
+            model.train()
+            rows = rng.sample(encoded, cfg.batch_size)
+            batch = pack_sequences([r[0] for r in rows], [r[1] for r in rows], [0] * len(rows),
+                                   tokenizer.pad_token_id)
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step, cfg.steps, cfg.lr, cfg.warmup_steps)
+            loss = -masked_mean(policy_logprobs_BT(model, batch), batch.mask_BT)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            record.update({"sft/loss": float(loss), "sft/lr": optimizer.param_groups[0]["lr"]})
+        log.log(record)
+    log.close()
+    save_policy(model, tokenizer, out / "model")
+    summary = {
+        "eval/val/pass1": log.history[-1]["eval/val/pass1"],
+        "sft/final_loss": log.history[-2]["sft/loss"] if cfg.steps else None,
+        "model/parameters": count_parameters(model),
+        "time/seconds": time.perf_counter() - started,
+        "model/config": params_to_dict(params.model),
+    }
+    atomic_write_json(out / "summary.json", summary)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    add_params_argument(parser)
+    parser.add_argument("--data", default="results/data")
+    parser.add_argument("--out", default="results/sft")
+    args = parser.parse_args(argv)
+    params = params_from_args(args)
+    torch.set_num_threads(params.runtime.threads)
+    summary = run_sft(params, Path(args.data), Path(args.out))
+    print(f"sft: val pass@1 {summary['eval/val/pass1']:.3f}, {summary['model/parameters']} params")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,361 @@
+"""Behaviour of the params loader: defaults, schema mirror, located errors, overlays, merge CLI."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import typing
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from resetrl.config import (
+    Params,
+    ParamsError,
+    add_params_argument,
+    load_params,
+    load_schema,
+    main,
+    params_from_args,
+    params_to_dict,
+    select,
+)
+
+REPO = Path(__file__).parents[1]
+PARAMS = REPO / "params.yaml"
+SCHEMA = load_schema()
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def sections() -> list[str]:
+    return list(SCHEMA["properties"])
+
+
+def leaf_paths(schema: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], dict]]:
+    """(path, schema) of every leaf: a property with a default (sections have none)."""
+    out = []
+    for key, sub in schema["properties"].items():
+        path = (*prefix, key)
+        out += [(path, sub)] if "default" in sub else leaf_paths(sub, path)
+    return out
+
+
+def error(*paths: Path) -> str:
+    with pytest.raises(ParamsError) as info:
+        load_params(list(paths))
+    return str(info.value)
+
+
+# --- schema and defaults ------------------------------------------------------------------------
+
+
+def test_schema_is_valid_draft_2020_12() -> None:
+    assert SCHEMA["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+
+
+def test_every_property_described_every_leaf_defaulted_and_closed() -> None:
+    def walk(schema: dict[str, Any], where: str, in_leaf: bool) -> None:
+        if schema.get("type") == "object":
+            assert schema.get("additionalProperties") is False, where
+        for key, sub in schema.get("properties", {}).items():
+            assert sub.get("description"), f"{where}.{key} lacks a description"
+            if not in_leaf and "default" not in sub:  # then it is a section
+                assert sub["type"] == "object" and "properties" in sub, f"{where}.{key} lacks a default"
+            walk(sub, f"{where}.{key}", in_leaf or "default" in sub)
+
+    walk(SCHEMA, "<root>", in_leaf=False)
+    assert len(leaf_paths(SCHEMA)) > 40
+
+
+def test_defaults_are_valid_and_match_params_yaml(tmp_path: Path) -> None:
+    empty = write(tmp_path, "empty.yaml", "{}\n")
+    assert load_params([empty]) == load_params([PARAMS])
+
+
+def test_params_yaml_sets_every_key() -> None:
+    raw = yaml.safe_load(PARAMS.read_text())
+    for path, sub in leaf_paths(SCHEMA):
+        value = raw
+        for part in path:
+            assert part in value, f"params.yaml lacks {'.'.join(path)}"
+            value = value[part]
+        assert value == sub["default"], ".".join(path)
+
+
+def test_repo_params_yaml_loads_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    assert load_params() == load_params([PARAMS]) == load_params(PARAMS)
+
+
+# --- dataclass mirror ---------------------------------------------------------------------------
+
+PY_TYPES = {"integer": int, "number": float, "string": str}
+
+
+def assert_mirrors(cls: type, schema: dict[str, Any]) -> None:
+    hints = typing.get_type_hints(cls)
+    assert [f.name for f in dataclasses.fields(cls)] == list(schema["properties"]), cls.__name__
+    for name, sub in schema["properties"].items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            assert "default" not in sub
+            assert_mirrors(hint, sub)
+        elif sub["type"] == "array":
+            items = SCHEMA["$defs"]["method"] if "$ref" in sub["items"] else sub["items"]
+            assert hint == tuple[PY_TYPES[items["type"]], ...], name
+        elif sub["type"] == "object":
+            assert hint == dict[str, float] and all(p["type"] == "number" for p in sub["properties"].values())
+        else:
+            assert hint is PY_TYPES[sub["type"]], name
+
+
+def test_dataclasses_mirror_schema_exactly() -> None:
+    assert_mirrors(Params, SCHEMA)
+    for cls in (Params, *(typing.get_type_hints(Params).values())):
+        assert cls.__dataclass_params__.frozen
+
+
+def test_loaded_values_have_field_types(tmp_path: Path) -> None:
+    # An integer written for a float field still becomes a float, so dumps and equality are stable.
+    overlay = write(tmp_path, "o.yaml", "rl: {grad_clip: 2, lr: 1e-4}\ntask:\n  op_weights: {'*': 3}\n")
+    params = load_params([PARAMS, overlay])
+    assert params.rl.grad_clip == 2.0 and isinstance(params.rl.grad_clip, float)
+    assert params.rl.lr == 1e-4
+    assert params.task.op_weights == {"+": 1.0, "-": 1.0, "*": 3.0}
+    assert all(isinstance(w, float) for w in params.task.op_weights.values())
+    assert isinstance(params.study.seeds, tuple) and isinstance(params.eval.pass_k, tuple)
+
+
+# --- located errors -----------------------------------------------------------------------------
+
+BAD_VALUES = [
+    # (yaml text, line, dotted key, message fragment)
+    ("rl:\n  steps: 10\n  lrr: 0.1\n", 3, "rl.lrr", "unknown key (allowed: steps, prompts_per_step"),
+    ("study:\n  seeds: [0]\nrll: {}\n", 3, "rll", "unknown key (allowed: study, task"),
+    ("task:\n  seed: 1\n  n_val: many\n", 3, "task.n_val", "'many' is not of type 'integer'"),
+    ("sft:\n  lr: 0.1\n  steps: 2.5\n", 3, "sft.steps", "is not of type 'integer'"),
+    ("rl:\n  lr: -1\n", 2, "rl.lr", "-1 is less than or equal to the minimum of 0"),
+    ("rollout:\n\n  top_p: 1.5\n", 3, "rollout.top_p", "greater than the maximum of 1"),
+    ("rollout: {temperature: 0}\n", 1, "rollout.temperature", "less than or equal to the minimum of 0"),
+    ("rl:\n  kl_coef: -0.1\n", 2, "rl.kl_coef", "less than the minimum of 0"),
+    ("eval:\n  pass_k:\n    - 1\n    - 0\n", 4, "eval.pass_k[1]", "less than the minimum of 1"),
+    ("eval:\n  pass_k: [1, 1]\n", 2, "eval.pass_k", "non-unique"),
+    ("study:\n  methods: [grpo, sft]\n", 2, "study.methods[1]", "'sft' is not one of ['grpo']"),
+    ("study:\n  seeds: [0, -1]\n", 2, "study.seeds[1]", "less than the minimum of 0"),
+    ("task:\n  op_weights:\n    '/': 1\n", 3, "task.op_weights./", "unknown key (allowed: +, -, *)"),
+    ("task:\n  op_weights: {'+': -1}\n", 2, "task.op_weights.+", "less than the minimum of 0"),
+    ("rl:\n  lr: .nan\n", 2, "rl.lr", "must be finite"),
+    ("runtime: 4\n", 1, "runtime", "4 is not of type 'object'"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "key", "fragment"), BAD_VALUES)
+def test_schema_error_names_file_line_and_key(tmp_path: Path, text: str, line: int, key: str, fragment: str) -> None:
+    path = write(tmp_path, "bad.yaml", text)
+    message = error(path)
+    assert message.startswith(f"{path}:{line}: {key}: "), message
+    assert fragment in message
+
+
+def test_all_schema_errors_reported_sorted_by_file_and_line(tmp_path: Path) -> None:
+    base = write(tmp_path, "base.yaml", "rl:\n  lr: -1\n  steps: 0\nmodel:\n  num_layers: x\n")
+    overlay = write(tmp_path, "over.yaml", "eval:\n  n_samples: 0\nrl:\n  bogus: 1\n")
+    lines = error(base, overlay).splitlines()
+    assert [line.split(": ")[0:2] for line in lines] == [
+        [f"{base}:2", "rl.lr"],
+        [f"{base}:3", "rl.steps"],
+        [f"{base}:5", "model.num_layers"],
+        [f"{overlay}:2", "eval.n_samples"],
+        [f"{overlay}:4", "rl.bogus"],
+    ]
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "broken.yaml", "rl:\n  steps: 3\n  lr: [1,\n")
+    assert error(path).startswith(f"{path}:4: invalid YAML")
+
+
+def test_missing_file_names_it(tmp_path: Path) -> None:
+    assert error(PARAMS, tmp_path / "nope.yaml") == f"{tmp_path / 'nope.yaml'}: file not found"
+
+
+@pytest.mark.parametrize("text", ["- 1\n- 2\n", "just a string\n", "3\n"])
+def test_non_mapping_top_level_rejected(tmp_path: Path, text: str) -> None:
+    path = write(tmp_path, "list.yaml", text)
+    assert error(path) == f"{path}:1: top level must be a mapping"
+
+
+def test_duplicate_key_rejected(tmp_path: Path) -> None:
+    path = write(tmp_path, "dup.yaml", "rl:\n  lr: 0.1\n  lr: 0.2\n")
+    assert error(path) == f"{path}:3: rl.lr: duplicate key"
+
+
+def test_empty_file_is_no_override(tmp_path: Path) -> None:
+    assert load_params([PARAMS, write(tmp_path, "empty.yaml", "# nothing\n")]) == load_params([PARAMS])
+
+
+# --- overlays -----------------------------------------------------------------------------------
+
+
+def test_overlay_deep_merges_mappings_and_replaces_lists(tmp_path: Path) -> None:
+    overlay = write(tmp_path, "smoke.yaml", "rl:\n  steps: 3\nstudy:\n  seeds: [7]\n")
+    base, merged = load_params([PARAMS]), load_params([PARAMS, overlay])
+    assert merged.rl == dataclasses.replace(base.rl, steps=3)
+    assert merged.study.seeds == (7,)
+    assert merged.task == base.task and merged.study.methods == base.study.methods
+
+
+def test_op_weights_merge_per_operation(tmp_path: Path) -> None:
+    base = write(tmp_path, "base.yaml", "task:\n  op_weights: {'+': 2}\n")
+    assert load_params([base]).task.op_weights == {"+": 2.0}  # an absent operation is not drawn
+    overlay = write(tmp_path, "over.yaml", "task:\n  op_weights: {'*': 0}\n")
+    assert load_params([PARAMS, overlay]).task.op_weights == {"+": 1.0, "-": 1.0, "*": 0.0}
+
+
+def test_later_overlay_wins(tmp_path: Path) -> None:
+    first = write(tmp_path, "a.yaml", "rl: {steps: 3, lr: 0.5}\n")
+    second = write(tmp_path, "b.yaml", "rl: {steps: 4}\n")
+    merged = load_params([PARAMS, first, second])
+    assert (merged.rl.steps, merged.rl.lr) == (4, 0.5)
+
+
+def test_error_in_overlay_names_overlay_and_its_line(tmp_path: Path) -> None:
+    overlay = write(tmp_path, "smoke.yaml", "# smoke\nrl:\n  steps: 3\n  lrr: 0.1\n")
+    message = error(PARAMS, overlay)
+    assert message.startswith(f"{overlay}:4: rl.lrr: unknown key"), message
+    assert str(PARAMS) not in message
+
+
+def test_error_in_base_keeps_base_location_under_overlay(tmp_path: Path) -> None:
+    base = write(tmp_path, "base.yaml", "rl:\n  steps: 3\n  lr: 0\n")
+    overlay = write(tmp_path, "over.yaml", "rl:\n  steps: 4\n")
+    assert error(base, overlay).startswith(f"{base}:3: rl.lr: ")
+
+
+def test_replaced_value_is_located_in_the_overlay(tmp_path: Path) -> None:
+    base = write(tmp_path, "base.yaml", "eval:\n  pass_k: [1, 2]\n")
+    overlay = write(tmp_path, "over.yaml", "\neval:\n  pass_k: [0]\n")
+    assert error(base, overlay).startswith(f"{overlay}:3: eval.pass_k[0]: ")
+
+
+# --- cross-field checks -------------------------------------------------------------------------
+
+CROSS = [
+    ("task:\n  min_steps: 4\n  max_steps: 3\n", 3, "task.max_steps", "task.min_steps (4) must be <= task.max_steps"),
+    ("task:\n  ood_max_steps: 5\n", 2, "task.ood_max_steps", "task.ood_min_steps (6) must be <= task.ood_max_steps"),
+    ("task:\n  value_max: 197\n", 2, "task.value_max", "must be >= 2 * task.start_max (198)"),
+    ("task:\n  start_max: 500\n", 2, "task.start_max", "task.value_max (999) must be >= 2 * task.start_max"),
+    ("eval:\n  pass_k: [1, 16]\n", 2, "eval.pass_k", "eval.n_samples (8) must be >= max(eval.pass_k) (16)"),
+    ("rl:\n  minibatches: 3\n", 2, "rl.minibatches", "(64) must be divisible by rl.minibatches (3)"),
+    ("rl:\n  prompts_per_step: 1\n  group_size: 3\n", 3, "rl.group_size", "rl.prompts_per_step * rl.group_size (3)"),
+    ("task:\n  op_weights: {'+': 0, '-': 0, '*': 0}\n", 2, "task.op_weights", ": at least one of task.op_"),
+    ("model:\n  num_heads: 3\n", 2, "model.num_heads", "divisible by model.num_heads (3)"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "key", "fragment"), CROSS)
+def test_cross_check_names_key_set_last(tmp_path: Path, text: str, line: int, key: str, fragment: str) -> None:
+    overlay = write(tmp_path, "over.yaml", text)
+    message = error(PARAMS, overlay)
+    assert message.startswith(f"{overlay}:{line}: {key}: "), message
+    assert fragment in message
+
+
+def test_cross_checks_pass_at_their_boundary(tmp_path: Path) -> None:
+    text = "task: {min_steps: 5, max_steps: 5, value_max: 198}\neval: {pass_k: [1, 8]}\nrl: {minibatches: 64}\n"
+    load_params([PARAMS, write(tmp_path, "edge.yaml", text)])
+
+
+# --- dict helpers and argparse ------------------------------------------------------------------
+
+
+def test_params_to_dict_is_plain_json() -> None:
+    data = params_to_dict(load_params([PARAMS]))
+    assert list(data) == sections()
+    assert data["study"]["seeds"] == [0, 1, 2]
+    assert json.loads(json.dumps(data)) == data
+
+
+def test_select_returns_nested_subset() -> None:
+    data = params_to_dict(load_params([PARAMS]))
+    picked = select(data, ["task", "rl.lr", "rl.steps", "eval.pass_k"])
+    assert picked == {
+        "task": data["task"],
+        "rl": {"lr": data["rl"]["lr"], "steps": data["rl"]["steps"]},
+        "eval": {"pass_k": data["eval"]["pass_k"]},
+    }
+    picked["task"]["seed"] = -1  # a copy: the source is untouched
+    assert data["task"]["seed"] != -1
+    assert select(data, ["rl.lr", "rl"]) == select(data, ["rl", "rl.lr"]) == {"rl": data["rl"]}
+
+
+@pytest.mark.parametrize("key", ["rl.lrr", "nope", "rl.lr.x"])
+def test_select_unknown_key(key: str) -> None:
+    with pytest.raises(KeyError, match="unknown params key"):
+        select(params_to_dict(load_params([PARAMS])), [key])
+
+
+def test_params_argument(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    parser = argparse.ArgumentParser()
+    add_params_argument(parser)
+    overlay = write(tmp_path, "o.yaml", "rl: {steps: 2}\n")
+    args = parser.parse_args(["--params", str(PARAMS), "--params", str(overlay)])
+    assert params_from_args(args) == load_params([PARAMS, overlay])
+    monkeypatch.chdir(REPO)
+    args = parser.parse_args([])
+    assert args.params is None and params_from_args(args) == load_params([PARAMS])
+
+
+# --- CLI ----------------------------------------------------------------------------------------
+
+
+def test_merge_round_trip_equals_base_plus_overlay(tmp_path: Path) -> None:
+    overlay = write(
+        tmp_path,
+        "smoke.yaml",
+        "study: {seeds: [5]}\ntask:\n  n_train: 64\n  op_weights: {'*': 2.5}\nrl: {steps: 2, lr: 3e-4}\n",
+    )
+    out = tmp_path / "gen" / "params.yaml"
+    assert main(["merge", str(PARAMS), str(overlay), "-o", str(out)]) == 0
+    assert load_params([out]) == load_params([PARAMS, overlay])
+    text = out.read_text()
+    assert text.startswith("#") and str(PARAMS) in text.splitlines()[0] and str(overlay) in text.splitlines()[0]
+    assert list(yaml.safe_load(text)) == sections()
+    assert list(yaml.safe_load(text)["rl"]) == list(SCHEMA["properties"]["rl"]["properties"])
+    assert sorted(p.name for p in out.parent.iterdir()) == ["params.yaml"]  # no temp file left
+
+
+def test_merge_of_invalid_params_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    overlay = write(tmp_path, "bad.yaml", "rl: {lr: 0}\n")
+    out = tmp_path / "out.yaml"
+    assert main(["merge", str(PARAMS), str(overlay), "-o", str(out)]) == 2
+    assert not out.exists()
+    assert f"{overlay}:1: rl.lr:" in capsys.readouterr().err
+
+
+def run_cli(*argv: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, "-m", "resetrl.config", *argv]
+    return subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+
+
+def test_check_cli(tmp_path: Path) -> None:
+    good = run_cli("check", str(PARAMS))
+    assert (good.returncode, good.stdout.strip()) == (0, "ok")
+    bad = write(tmp_path, "bad.yaml", "rl:\n  steps: -3\n")
+    result = run_cli("check", str(PARAMS), str(bad))
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith(f"{bad}:2: rl.steps: ")

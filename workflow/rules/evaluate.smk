@@ -1,0 +1,38 @@
+# Greedy pass@1 and sampled pass@k on the test and OOD splits (no resets at evaluation).
+rule evaluate:
+    input:
+        data="results/data",
+        model="results/runs/{method}/seed{seed}/model",
+        code=stage_code("evaluate"),
+    output:
+        metrics="results/eval/{method}/seed{seed}.json",
+    params:
+        cfg=params_of("evaluate"),
+        files=PARAMS_ARGS,
+    log:
+        "results/logs/evaluate/{method}-seed{seed}.log",
+    wildcard_constraints:
+        seed=r"\d+",
+    threads: 1
+    shell:
+        "python -m resetrl.evaluate {params.files} --model {input.model} --data {input.data}"
+        " --seed {wildcards.seed} --out {output.metrics} > {log} 2>&1"
+
+
+# The warm start, evaluated the same way: the baseline every RL gain is measured against.
+rule evaluate_sft:
+    input:
+        data="results/data",
+        model="results/sft/model",
+        code=stage_code("evaluate_sft"),
+    output:
+        metrics="results/eval/sft.json",
+    params:
+        cfg=params_of("evaluate_sft"),
+        files=PARAMS_ARGS,
+    log:
+        "results/logs/evaluate/sft.log",
+    threads: 1
+    shell:
+        "python -m resetrl.evaluate {params.files} --model {input.model} --data {input.data}"
+        " --seed 0 --out {output.metrics} > {log} 2>&1"

@@ -1,0 +1,18 @@
+# Learning curves: validation accuracy vs step and vs generated tokens, mean +- SE over seeds.
+rule plot_learning_curves:
+    input:
+        histories=expand("results/runs/{method}/seed{seed}/history.json", method=METHODS, seed=SEEDS),
+        sft="results/sft/summary.json",
+        code=stage_code("plot_learning_curves"),
+    output:
+        png="results/plots/learning_curve.png",
+        pdf="results/plots/learning_curve.pdf",
+    params:
+        cfg=params_of("plot_learning_curves"),
+        files=PARAMS_ARGS,
+    log:
+        "results/logs/plot_learning_curves.log",
+    threads: 1
+    shell:
+        "python -m resetrl.plots {params.files} --runs results/runs --sft-summary {input.sft}"
+        " --out results/plots/learning_curve > {log} 2>&1"

@@ -1,0 +1,23 @@
+# RL from the warm start: one resumable run per method and seed.
+rule train:
+    input:
+        data="results/data",
+        init="results/sft/model",
+        code=stage_code("train"),
+    output:
+        model=directory("results/runs/{method}/seed{seed}/model"),
+        history="results/runs/{method}/seed{seed}/history.json",
+        metrics="results/runs/{method}/seed{seed}/live/metrics.json",
+        plots=directory("results/runs/{method}/seed{seed}/live/plots/metrics"),
+    params:
+        cfg=params_of("train"),
+        files=PARAMS_ARGS,
+    log:
+        "results/logs/train/{method}-seed{seed}.log",
+    wildcard_constraints:
+        seed=r"\d+",
+    threads: 1
+    shell:
+        "python -m resetrl.train {params.files} --method {wildcards.method} --seed {wildcards.seed}"
+        " --init {input.init} --data {input.data} --out results/runs/{wildcards.method}/seed{wildcards.seed}"
+        " > {log} 2>&1"
