@@ -1,1 +1,22 @@
-include: "workflow/Snakefile"
+# The workflow's wiring; rules live in workflow/rules/, one module per stage.
+# Overlays: `snakemake --cores all --configfile configs/smoke.yaml` (applied over params.yaml).
+configfile: "params.yaml"
+
+
+include: "workflow/rules/common.smk"
+
+
+# The first rule is the default target: the whole study.
+rule all:
+    input:
+        "results/data/manifest.json",
+        "results/eval/sft.json",
+        expand("results/eval/{method}/seed{seed}.json", method=METHODS, seed=SEEDS),
+        "results/plots/learning_curve.png",
+
+
+include: "workflow/rules/data.smk"
+include: "workflow/rules/sft.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/plots.smk"

@@ -16,9 +16,17 @@ STATE_FILE = "trainer_state.pt"
 
 
 class CheckpointStore:
-    def __init__(self, root: str | Path):
+    """`fingerprint` identifies the run's inputs (config, warm start, method, seed): checkpoints
+    of a run with other inputs are discarded, never resumed."""
+
+    def __init__(self, root: str | Path, fingerprint: str):
         self.root = Path(root)
         self.index_path = self.root / "index.json"
+        self.fingerprint = fingerprint
+        stale = self.index().get("fingerprint", fingerprint) != fingerprint
+        if stale:
+            print(f"discarding checkpoints in {self.root}: they belong to a run with other inputs")
+            shutil.rmtree(self.root)
 
     def index(self) -> dict:
         return json.loads(self.index_path.read_text()) if self.index_path.exists() else {}
@@ -34,7 +42,7 @@ class CheckpointStore:
         torch.save(state, self.root / name / f".{STATE_FILE}.tmp")
         (self.root / name / f".{STATE_FILE}.tmp").replace(self.root / name / STATE_FILE)
         index = self.index()
-        index["last"] = name
+        index["last"], index["fingerprint"] = name, self.fingerprint
         if score is not None and score >= index.get("best_score", float("-inf")):
             index["best"], index["best_score"] = name, score
         atomic_write_json(self.index_path, index)

@@ -289,8 +289,9 @@ def _non_finite(value: Any, path: KeyPath = ()) -> Iterator[KeyPath]:
 
 def _cross_checks(d: dict[str, Any]) -> list[tuple[tuple[str, ...], bool, str]]:
     """(keys involved, holds, explanation) for constraints the schema cannot express."""
-    task, model, rl, ev = d["task"], d["model"], d["rl"], d["eval"]
+    task, model, rl, ev, ro = d["task"], d["model"], d["rl"], d["eval"], d["rollout"]
     batch = rl["prompts_per_step"] * rl["group_size"]
+    budget = ro["max_thoughts"] * ro["max_thought_tokens"]
     return [
         (("task.min_steps", "task.max_steps"), task["min_steps"] <= task["max_steps"],
          f"task.min_steps ({task['min_steps']}) must be <= task.max_steps ({task['max_steps']})"),
@@ -302,6 +303,10 @@ def _cross_checks(d: dict[str, Any]) -> list[tuple[tuple[str, ...], bool, str]]:
          "at least one of task.op_weights must be positive"),
         (("model.hidden_size", "model.num_heads"), model["hidden_size"] % model["num_heads"] == 0,
          f"model.hidden_size ({model['hidden_size']}) must be divisible by model.num_heads ({model['num_heads']})"),
+        (("model.max_position_embeddings", "rollout.max_thoughts", "rollout.max_thought_tokens"),
+         model["max_position_embeddings"] >= budget + 128,
+         f"model.max_position_embeddings ({model['max_position_embeddings']}) must cover the response "
+         f"budget rollout.max_thoughts * rollout.max_thought_tokens ({budget}) plus 128 prompt tokens"),
         (("rl.minibatches", "rl.prompts_per_step", "rl.group_size"), batch % rl["minibatches"] == 0,
          f"rl.prompts_per_step * rl.group_size ({batch}) must be divisible by rl.minibatches ({rl['minibatches']})"),
         (("eval.n_samples", "eval.pass_k"), ev["n_samples"] >= max(ev["pass_k"]),

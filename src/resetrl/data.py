@@ -6,6 +6,7 @@ import argparse
 import hashlib
 from pathlib import Path
 
+from resetrl.cli import stage_entry
 from resetrl.config import add_params_argument, params_from_args, params_to_dict
 from resetrl.storage import atomic_write_json, read_jsonl, write_jsonl
 from resetrl.task import Problem, make_splits
@@ -36,6 +37,7 @@ def prepare_data(task, data_dir: str | Path) -> dict:
     return manifest
 
 
+@stage_entry
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     add_params_argument(parser)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from resetrl.cli import stage_entry
 from resetrl.config import Params, add_params_argument, params_from_args
 from resetrl.data import load_split
 from resetrl.evaluation import greedy_pass1, sampled_pass_k
@@ -17,10 +18,10 @@ EVAL_SPLITS = ("test", "ood")
 
 
 def evaluate_checkpoint(params: Params, model_dir: Path, data: Path, seed: int) -> dict:
+    splits = {split: load_split(data, split) for split in EVAL_SPLITS}  # validate all before computing
     model, tokenizer = load_policy(model_dir)
     metrics: dict = {}
-    for split in EVAL_SPLITS:
-        problems = load_split(data, split)
+    for split, problems in splits.items():
         greedy = greedy_pass1(model, tokenizer, problems, params.rollout)
         sampled = sampled_pass_k(model, tokenizer, problems, params.rollout, params.eval.n_samples,
                                  params.eval.pass_k, seed)
@@ -33,6 +34,7 @@ def evaluate_checkpoint(params: Params, model_dir: Path, data: Path, seed: int) 
     return metrics
 
 
+@stage_entry
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     add_params_argument(parser)

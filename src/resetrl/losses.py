@@ -68,5 +68,5 @@ def grpo_loss(logp_BT, old_logp_BT, adv_B, mask_BT, *, clip_eps: float, dual_cli
     if kl_coef > 0.0:
         kl = masked_mean(kl_k3_BT(logp_BT, ref_logp_BT), mask_BT)
         loss = loss + kl_coef * kl
-        stats["kl"] = float(kl)
+        stats["kl"] = kl.item()
     return loss, stats

@@ -6,9 +6,12 @@ from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from transformers.utils import logging as hf_logging
 
 from resetrl.config import ModelConfig
 from resetrl.storage import atomic_dir
+
+hf_logging.disable_progress_bar()  # per-save progress bars would flood every stage log
 
 
 def build_model(cfg: ModelConfig, tokenizer) -> LlamaForCausalLM:

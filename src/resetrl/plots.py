@@ -13,6 +13,7 @@ matplotlib.use("Agg")  # headless: stages run on servers and in CI
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from resetrl.cli import stage_entry
 from resetrl.config import add_params_argument, params_from_args  # noqa: E402
 
 # One paper-column style shared by every figure of the study.
@@ -67,6 +68,7 @@ def plot_learning_curves(runs: dict[str, list[list[dict]]], warm_start: float | 
     plt.close(fig)
 
 
+@stage_entry
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     add_params_argument(parser)

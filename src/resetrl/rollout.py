@@ -133,7 +133,7 @@ def _sample_batch(model, tokenizer, chains: list[Chain], s: SamplingSettings, ge
         if bool(done_B.all()):
             break
         out = model(input_ids=ids_BL, attention_mask=mask_BL, position_ids=pos_BL,
-                    past_key_values=cache, use_cache=True)
+                    cache=cache, use_cache=True, logits_to_keep=1)
         logits_BV = out.logits[:, -1, :].float()
         if s.greedy:
             token_B = logits_BV.argmax(-1)

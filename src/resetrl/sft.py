@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from resetrl.batch import pack_sequences, policy_logprobs_BT
+from resetrl.cli import stage_entry
 from resetrl.config import Params, add_params_argument, params_from_args, params_to_dict
 from resetrl.data import load_split
 from resetrl.evaluation import greedy_pass1, prompt_ids
@@ -44,7 +45,7 @@ def run_sft(params: Params, data: Path, out: Path) -> dict:
     started = time.perf_counter()
     for step in range(cfg.steps + 1):
         record: dict = {"step": step}
-        if step % cfg.eval_every == 0 or step == cfg.steps:
+        if (step and step % cfg.eval_every == 0) or step == cfg.steps:  # step 0: an untrained model
             model.eval()
             record["eval/val/pass1"] = greedy_pass1(model, tokenizer, val_set, params.rollout)["pass1"]
         if step < cfg.steps:
@@ -59,7 +60,7 @@ def run_sft(params: Params, data: Path, out: Path) -> dict:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
-            record.update({"sft/loss": float(loss), "sft/lr": optimizer.param_groups[0]["lr"]})
+            record.update({"sft/loss": loss.item(), "sft/lr": optimizer.param_groups[0]["lr"]})
         log.log(record)
     log.close()
     save_policy(model, tokenizer, out / "model")
@@ -74,6 +75,7 @@ def run_sft(params: Params, data: Path, out: Path) -> dict:
     return summary
 
 
+@stage_entry
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     add_params_argument(parser)

@@ -7,6 +7,8 @@ clipped surrogate (dual clip) with token-mean aggregation, one epoch in `minibat
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import random
 import time
 from pathlib import Path
@@ -15,22 +17,31 @@ import torch
 
 from resetrl.batch import pack_sequences, policy_logprobs_BT
 from resetrl.checkpoint import CheckpointStore
-from resetrl.config import Params, add_params_argument, params_from_args
+from resetrl.cli import stage_entry
+from resetrl.config import Params, add_params_argument, load_schema, params_from_args, params_to_dict, select
 from resetrl.data import load_split
 from resetrl.evaluation import greedy_pass1, prompt_ids
 from resetrl.losses import grpo_advantages_G, grpo_loss
 from resetrl.metrics import MetricsLog
 from resetrl.model import load_policy, save_policy
 from resetrl.rollout import SamplingSettings, sample_chains
+from resetrl.stages import stage_params
 from resetrl.storage import atomic_write_json
 from resetrl.task import Problem, reward
+
+
+def run_fingerprint(params: Params, method: str, seed: int, init: Path) -> str:
+    """Hash of everything a run's trajectory depends on, to refuse resuming a different run."""
+    inputs = {"method": method, "seed": seed, **select(params_to_dict(params), stage_params("train")),
+              "init": hashlib.sha256((init / "model.safetensors").read_bytes()).hexdigest()}
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
 
 
 class RLTrainer:
     def __init__(self, params: Params, method: str, seed: int, init: Path, data: Path, out: Path):
         self.p, self.method, self.seed, self.out = params, method, seed, Path(out)
         self.train_set, self.val_set = load_split(data, "train"), load_split(data, "val")
-        self.store = CheckpointStore(self.out / "ckpt")
+        self.store = CheckpointStore(self.out / "ckpt", run_fingerprint(params, method, seed, init))
         resume_from = self.store.latest()
         self.model, self.tokenizer = load_policy(resume_from or init)
         self.ref_model = load_policy(init)[0] if params.rl.kl_coef > 0 else None
@@ -93,7 +104,7 @@ class RLTrainer:
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), rl.grad_clip)
             self.optimizer.step()
-            for k, v in {"loss": float(loss), "grad_norm": float(grad_norm), **mb_stats}.items():
+            for k, v in {"loss": loss.item(), "grad_norm": grad_norm.item(), **mb_stats}.items():
                 stats.setdefault(k, []).append(v)
         generated = sum(c.n_generated for c in chains)
         self.state["tokens"] += generated
@@ -137,6 +148,7 @@ class RLTrainer:
         return self.state["history"]
 
 
+@stage_entry
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     add_params_argument(parser)
@@ -147,8 +159,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", required=True, help="run directory")
     args = parser.parse_args(argv)
     params = params_from_args(args)
-    if args.method not in params.study.methods:
-        parser.error(f"--method {args.method!r} is not in study.methods {list(params.study.methods)}")
+    methods = load_schema()["$defs"]["method"]["enum"]
+    if args.method not in methods:
+        parser.error(f"--method {args.method!r} is not one of {methods}")
     torch.set_num_threads(params.runtime.threads)
     torch.manual_seed(args.seed)
     RLTrainer(params, args.method, args.seed, Path(args.init), Path(args.data), Path(args.out)).run()

@@ -11,5 +11,7 @@ rule prepare_data:
     log:
         "results/logs/prepare_data.log",
     threads: 1
+    conda:
+        CONDA_ENV
     shell:
         "python -m resetrl.data {params.files} --out {output.data} > {log} 2>&1"

@@ -14,6 +14,8 @@ rule evaluate:
     wildcard_constraints:
         seed=r"\d+",
     threads: 1
+    conda:
+        CONDA_ENV
     shell:
         "python -m resetrl.evaluate {params.files} --model {input.model} --data {input.data}"
         " --seed {wildcards.seed} --out {output.metrics} > {log} 2>&1"
@@ -33,6 +35,8 @@ rule evaluate_sft:
     log:
         "results/logs/evaluate/sft.log",
     threads: 1
+    conda:
+        CONDA_ENV
     shell:
         "python -m resetrl.evaluate {params.files} --model {input.model} --data {input.data}"
         " --seed 0 --out {output.metrics} > {log} 2>&1"

@@ -13,6 +13,8 @@ rule plot_learning_curves:
     log:
         "results/logs/plot_learning_curves.log",
     threads: 1
+    conda:
+        CONDA_ENV
     shell:
         "python -m resetrl.plots {params.files} --runs results/runs --sft-summary {input.sft}"
         " --out results/plots/learning_curve > {log} 2>&1"

@@ -13,5 +13,7 @@ rule sft:
     log:
         "results/logs/sft.log",
     threads: 1
+    conda:
+        CONDA_ENV
     shell:
         "python -m resetrl.sft {params.files} --data {input.data} --out results/sft > {log} 2>&1"

@@ -17,6 +17,8 @@ rule train:
     wildcard_constraints:
         seed=r"\d+",
     threads: 1
+    conda:
+        CONDA_ENV
     shell:
         "python -m resetrl.train {params.files} --method {wildcards.method} --seed {wildcards.seed}"
         " --init {input.init} --data {input.data} --out results/runs/{wildcards.method}/seed{wildcards.seed}"

@@ -1,38 +1,24 @@
-# Wiring only: load and validate the one config, include the stage rules, name the default target.
-# Overlays: `snakemake --cores all --configfile configs/smoke.yaml` (applied over params.yaml).
+# Shared by every rule: the validated params, the param-file arguments and each stage's inputs.
+import os
+
 from resetrl.config import load_params
 from resetrl.stages import stage_code, stage_params
-
-configfile: "params.yaml"
 
 if workflow.config_settings.config:
     raise ValueError("override params with an overlay file (--configfile FILE), not --config: "
                      "every stage reads its params from files, so --config would be ignored")
 
 # Validated against the schema before any job runs; errors name file:line and the key.
-PARAM_FILES = ["params.yaml", *map(str, workflow.overwrite_configfiles)]
+# Overlays are passed on as given, relative to the working directory where possible.
+PARAM_FILES = ["params.yaml", *(os.path.relpath(f) for f in workflow.overwrite_configfiles)]
 PARAMS = load_params(PARAM_FILES)
 PARAMS_ARGS = " ".join(f"--params {f}" for f in PARAM_FILES)
 METHODS = list(PARAMS.study.methods)
 SEEDS = list(PARAMS.study.seeds)
+# The software of every rule (used with `--sdm conda`; CI installs the same pins with pip).
+CONDA_ENV = "../../environment.yml"
 
 
 def params_of(stage):
     """The config keys a stage reads: a change to them (and only them) reruns the stage."""
     return {key: config[key] for key in stage_params(stage)}
-
-
-include: "rules/data.smk"
-include: "rules/sft.smk"
-include: "rules/train.smk"
-include: "rules/evaluate.smk"
-include: "rules/plots.smk"
-
-
-rule all:
-    default_target: True
-    input:
-        "results/data/manifest.json",
-        "results/eval/sft.json",
-        expand("results/eval/{method}/seed{seed}.json", method=METHODS, seed=SEEDS),
-        "results/plots/learning_curve.png",

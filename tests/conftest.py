@@ -1,0 +1,52 @@
+"""Shared fixtures: a tiny random policy built locally (no downloads) and the smoke params."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from resetrl.config import ModelConfig, load_params
+from resetrl.model import build_model
+from resetrl.tokenizer import build_char_tokenizer
+
+REPO = Path(__file__).resolve().parents[1]
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def smoke_params():
+    return load_params([REPO / "params.yaml", REPO / "configs" / "smoke.yaml"])
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    return build_char_tokenizer()
+
+
+@pytest.fixture()
+def tiny_model(tokenizer):
+    cfg = ModelConfig(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64,
+                      max_position_embeddings=512, init_seed=0)
+    return build_model(cfg, tokenizer).eval()
+
+
+@pytest.fixture(scope="session")
+def warm_start(tmp_path_factory, smoke_params):
+    """Smoke data and a briefly SFT-trained tiny policy that already emits thought delimiters."""
+    import dataclasses
+
+    from resetrl.data import prepare_data
+    from resetrl.sft import run_sft
+
+    root = tmp_path_factory.mktemp("warm")
+    params = dataclasses.replace(smoke_params, sft=dataclasses.replace(
+        smoke_params.sft, steps=150, batch_size=32, lr=1e-2, eval_every=1000))
+    prepare_data(params.task, root / "data")
+    run_sft(params, root / "data", root / "sft")
+    return root

@@ -1,0 +1,95 @@
+"""Bad input fails fast with a message naming the file, line and key; nothing written is lost."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from resetrl.data import load_split, prepare_data
+from resetrl.storage import DataError
+
+
+def run_stage(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", f"resetrl.{module}", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True)
+
+
+@pytest.fixture()
+def bad_overlay(tmp_path) -> Path:
+    path = tmp_path / "bad.yaml"
+    path.write_text("rl:\n  steps: 3\n  lrr: 0.1\n")
+    return path
+
+
+def test_unknown_params_key_names_file_line_and_key_before_any_compute(repo_root, tmp_path, bad_overlay):
+    out = tmp_path / "data"
+    proc = run_stage("data", "--params", str(repo_root / "params.yaml"), "--params", str(bad_overlay),
+                     "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert f"{bad_overlay}:3: rl.lrr" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not out.exists(), "nothing may be computed or written on bad params"
+
+
+def test_out_of_range_value_is_rejected(repo_root, tmp_path):
+    overlay = tmp_path / "range.yaml"
+    overlay.write_text("rollout:\n  temperature: -0.5\n")
+    proc = run_stage("data", "--params", str(repo_root / "params.yaml"), "--params", str(overlay),
+                     "--out", str(tmp_path / "d"), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert f"{overlay}:2: rollout.temperature" in proc.stderr
+
+
+def test_snakemake_refuses_a_bad_overlay_when_building_the_dag(repo_root, bad_overlay):
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--configfile", str(bad_overlay)],
+                          cwd=repo_root, capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "rl.lrr" in proc.stdout + proc.stderr
+
+
+@pytest.fixture()
+def smoke_data(smoke_params, tmp_path) -> Path:
+    prepare_data(smoke_params.task, tmp_path / "data")
+    return tmp_path / "data"
+
+
+def corrupt_line(path: Path, lineno: int, text: str) -> None:
+    lines = path.read_text().splitlines()
+    lines[lineno - 1] = text
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("bad", ['{"id": "x"', '[1, 2]', '{"id": "t", "start": 5, "ops": [["/", 2]], "answer": 2}'])
+def test_malformed_data_line_names_file_and_line(smoke_data, bad):
+    corrupt_line(smoke_data / "val.jsonl", 3, bad)
+    with pytest.raises(DataError, match=r"val\.jsonl:3: "):
+        load_split(smoke_data, "val")
+
+
+def test_tampered_answer_is_caught(smoke_data):
+    path = smoke_data / "test.jsonl"
+    row = json.loads(path.read_text().splitlines()[1])
+    row["answer"] += 1
+    corrupt_line(path, 2, json.dumps(row))
+    with pytest.raises(DataError, match=r"test\.jsonl:2: "):
+        load_split(smoke_data, "test")
+
+
+def test_evaluation_on_corrupt_data_keeps_the_previous_metrics(repo_root, warm_start, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    for f in (warm_start / "data").iterdir():
+        (data / f.name).write_bytes(f.read_bytes())
+    corrupt_line(data / "ood.jsonl", 5, "not json")
+    out = tmp_path / "metrics.json"
+    out.write_text('{"previous": true}\n')
+    proc = run_stage("evaluate", "--params", str(repo_root / "params.yaml"), "--params",
+                     str(repo_root / "configs/smoke.yaml"), "--model", str(warm_start / "sft/model"),
+                     "--data", str(data), "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "ood.jsonl:5: invalid JSON" in proc.stderr
+    assert out.read_text() == '{"previous": true}\n'

@@ -1,0 +1,85 @@
+"""Snakemake and DVC describe the same graph: stages, commands, deps, outs and params keys."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from resetrl.stages import stage_params
+
+pytest.importorskip("dvc")
+
+
+def snakemake_jobs(root: Path, *extra: str) -> list[dict]:
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-p", "--forceall", "--cores", "1", *extra],
+                         cwd=root, capture_output=True, text=True, check=True).stdout
+    jobs = []
+    for block in re.split(r"\n(?=\[[^\n]*\]\nrule )", out):
+        rule = re.search(r"^rule (\w+):", block, re.M)
+        shell = re.search(r"^Shell command: (.*)$", block, re.M)
+        if not rule or rule.group(1) == "all":
+            continue
+        fields = dict(re.findall(r"^    (input|output|log): (.*)$", block, re.M))
+        jobs.append({"name": rule.group(1), "cmd": shell.group(1), "deps": fields["input"].split(", "),
+                     "outs": fields["output"].split(", "), "log": fields["log"].split(", ")})
+    return jobs
+
+
+def dvc_stages(root: Path) -> list[dict]:
+    from dvc.repo import Repo
+
+    stages = []
+    for stage in Repo(str(root)).index.stages:
+        params = [p for d in stage.deps if getattr(d, "params", None) is not None for p in d.params]
+        stages.append({"name": stage.name.split("@")[0], "cmd": stage.cmd, "params": sorted(params),
+                       "deps": [str(d.def_path) for d in stage.deps if getattr(d, "params", None) is None],
+                       "outs": [str(o.def_path) for o in stage.outs]})
+    return stages
+
+
+def normalise(cmd: str, log: str) -> str:
+    return " ".join(cmd.replace(f"> {log} 2>&1", "").split())
+
+
+def same_paths(smk: list[str], dvc: list[str]) -> bool:
+    """Each Snakemake path is a DVC path or lies inside one (DVC tracks directories whole), and
+    each DVC path is a Snakemake path or holds one."""
+    inside = lambda p, d: p == d or p.startswith(d.rstrip("/") + "/")  # noqa: E731
+    return all(any(inside(s, d) for d in dvc) for s in smk) and all(any(inside(s, d) for s in smk) for d in dvc)
+
+
+def test_snakemake_and_dvc_graphs_agree(repo_root):
+    smk = {normalise(j["cmd"], j["log"][0]): j for j in snakemake_jobs(repo_root)}
+    dvc = dvc_stages(repo_root)
+    assert len(smk) == len(dvc), (sorted(j["name"] for j in smk.values()), sorted(s["name"] for s in dvc))
+    for stage in dvc:
+        cmd = " ".join(stage["cmd"].split())
+        assert cmd in smk, f"dvc stage {stage['name']}: no Snakemake job runs `{cmd}`"
+        job = smk[cmd]
+        assert job["name"] == stage["name"]
+        for kind in ("deps", "outs"):
+            assert same_paths(job[kind], stage[kind]), (
+                f"{stage['name']} {kind}: only in Snakemake {sorted(set(job[kind]) - set(stage[kind]))}, "
+                f"only in dvc.yaml {sorted(set(stage[kind]) - set(job[kind]))}")
+        assert stage["params"] == sorted(stage_params(stage["name"])), stage["name"]
+
+
+def test_same_paths_detects_a_missing_dependency():
+    assert same_paths(["results/data/manifest.json", "a.py"], ["results/data", "a.py"])
+    assert not same_paths(["a.py"], ["a.py", "b.py"])
+    assert not same_paths(["a.py", "b.py"], ["a.py"])
+
+
+def test_overlay_changes_the_expanded_graph(repo_root):
+    jobs = snakemake_jobs(repo_root, "--configfile", "configs/smoke.yaml")
+    trains = [j for j in jobs if j["name"] == "train"]
+    assert len(trains) == 2  # the smoke overlay runs two seeds
+    assert all("--params configs/smoke.yaml" in j["cmd"] for j in jobs)
+
+
+def test_snakemake_lint_is_clean(repo_root):
+    out = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=repo_root,
+                         capture_output=True, text=True)
+    assert "Congratulations, your workflow is in a good condition" in out.stdout + out.stderr

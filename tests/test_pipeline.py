@@ -1,0 +1,80 @@
+"""End to end: the whole graph on the smoke overlay, through Snakemake and through DVC, each in a
+fresh copy of the repository (as a user's clone would be)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent  # snakemake / dvc of the environment running the tests
+
+
+def run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+def clone(repo_root: Path, dest: Path) -> Path:
+    """The tracked and not-ignored files of the working tree, as a fresh clone would have them."""
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                           cwd=repo_root, capture_output=True, text=True, check=True).stdout.split()
+    for rel in files:
+        if (repo_root / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(repo_root / rel, dest / rel)
+    return dest
+
+
+def check_study_outputs(root: Path, methods=("grpo",), seeds=(0, 1)) -> None:
+    manifest = json.loads((root / "results/data/manifest.json").read_text())
+    assert manifest["splits"]["train"]["count"] == 2000
+    assert (root / "results/sft/model/model.safetensors").exists()
+    sft = json.loads((root / "results/eval/sft.json").read_text())
+    assert set(sft) == {"test", "ood"}
+    for method in methods:
+        for seed in seeds:
+            metrics = json.loads((root / f"results/eval/{method}/seed{seed}.json").read_text())
+            for split in ("test", "ood"):
+                assert 0.0 <= metrics[split]["greedy_pass1"] <= 1.0
+                assert {"pass@1", "pass@2"} <= set(metrics[split])
+            history = json.loads((root / f"results/runs/{method}/seed{seed}/history.json").read_text())
+            assert [r["step"] for r in history if "train/reward" in r] == [0, 1, 2, 3]
+    for suffix in ("png", "pdf"):
+        assert (root / f"results/plots/learning_curve.{suffix}").stat().st_size > 1000
+
+
+def test_snakemake_runs_the_smoke_study(repo_root, tmp_path):
+    root = clone(repo_root, tmp_path)
+    run(["snakemake", "--cores", "2", "--configfile", "configs/smoke.yaml"], root)
+    check_study_outputs(root)
+    again = run(["snakemake", "-n", "--cores", "2", "--configfile", "configs/smoke.yaml"], root)
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_dvc_reproduces_the_smoke_study(repo_root, tmp_path):
+    root = clone(repo_root, tmp_path)
+    run(["git", "init", "-q"], root)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init", "--allow-empty"], root)
+    merge = [sys.executable, "-m", "resetrl.config", "merge", "params.yaml", "configs/smoke.yaml"]
+    run([*merge, "-o", "params.yaml"], root)
+    run(["git", "add", "-A"], root)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "smoke params"], root)
+    run(["dvc", "repro"], root)
+    check_study_outputs(root)
+    status = run(["dvc", "status"], root)
+    assert "up to date" in status.stdout
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], root).stdout)
+    workspace = next(e for e in shown if e["rev"] == "workspace")
+    data = workspace["data"]
+    metrics_files = set(data["metrics"])
+    assert {"results/eval/grpo/seed0.json", "results/eval/grpo/seed1.json", "results/eval/sft.json"} <= metrics_files
+    assert data["metrics"]["results/eval/grpo/seed0.json"]["data"]["test"]["greedy_pass1"] >= 0.0
+    assert data["params"]["params.yaml"]["data"]["rl"]["steps"] == 4
