@@ -15,6 +15,12 @@ rule all:
         "results/plots/learning_curve.png",
 
 
+# Opt-in: the layout and loss ablations of the paper's release (`snakemake --cores all ablations`).
+rule ablations:
+    input:
+        expand("results/eval/{method}/seed{seed}.json", method=ABLATIONS, seed=SEEDS),
+
+
 include: "workflow/rules/data.smk"
 include: "workflow/rules/sft.smk"
 include: "workflow/rules/train.smk"

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from resetrl.config import (
+    ArmConfig,
     Params,
     ParamsError,
     add_params_argument,
@@ -68,8 +69,9 @@ def test_schema_is_valid_draft_2020_12() -> None:
 
 def test_every_property_described_every_leaf_defaulted_and_closed() -> None:
     def walk(schema: dict[str, Any], where: str, in_leaf: bool) -> None:
-        if schema.get("type") == "object":
-            assert schema.get("additionalProperties") is False, where
+        if schema.get("type") == "object":  # closed, or a named collection of one $defs shape (arms)
+            closed = schema.get("additionalProperties")
+            assert closed is False or set(closed) == {"$ref"}, where
         for key, sub in schema.get("properties", {}).items():
             assert sub.get("description"), f"{where}.{key} lacks a description"
             if not in_leaf and "default" not in sub:  # then it is a section
@@ -77,6 +79,7 @@ def test_every_property_described_every_leaf_defaulted_and_closed() -> None:
             walk(sub, f"{where}.{key}", in_leaf or "default" in sub)
 
     walk(SCHEMA, "<root>", in_leaf=False)
+    walk(SCHEMA["$defs"]["arm"], "$defs.arm", in_leaf=True)
     assert len(leaf_paths(SCHEMA)) > 40
 
 
@@ -102,7 +105,7 @@ def test_repo_params_yaml_loads_by_default(monkeypatch: pytest.MonkeyPatch) -> N
 
 # --- dataclass mirror ---------------------------------------------------------------------------
 
-PY_TYPES = {"integer": int, "number": float, "string": str}
+PY_TYPES = {"integer": int, "number": float, "string": str, "boolean": bool}
 
 
 def assert_mirrors(cls: type, schema: dict[str, Any]) -> None:
@@ -113,9 +116,14 @@ def assert_mirrors(cls: type, schema: dict[str, Any]) -> None:
         if dataclasses.is_dataclass(hint):
             assert "default" not in sub
             assert_mirrors(hint, sub)
+        elif "enum" in sub and "type" not in sub:
+            assert hint is str, name
         elif sub["type"] == "array":
-            items = SCHEMA["$defs"]["method"] if "$ref" in sub["items"] else sub["items"]
+            items = SCHEMA["$defs"]["arm_name"] if "$ref" in sub["items"] else sub["items"]
             assert hint == tuple[PY_TYPES[items["type"]], ...], name
+        elif sub["type"] == "object" and "additionalProperties" in sub and sub["additionalProperties"]:
+            assert hint == dict[str, ArmConfig], name
+            assert_mirrors(ArmConfig, SCHEMA["$defs"]["arm"])
         elif sub["type"] == "object":
             assert hint == dict[str, float] and all(p["type"] == "number" for p in sub["properties"].values())
         else:
@@ -124,8 +132,8 @@ def assert_mirrors(cls: type, schema: dict[str, Any]) -> None:
 
 def test_dataclasses_mirror_schema_exactly() -> None:
     assert_mirrors(Params, SCHEMA)
-    for cls in (Params, *(typing.get_type_hints(Params).values())):
-        assert cls.__dataclass_params__.frozen
+    for cls in (Params, ArmConfig, *(typing.get_type_hints(Params).values())):
+        assert not dataclasses.is_dataclass(cls) or cls.__dataclass_params__.frozen
 
 
 def test_loaded_values_have_field_types(tmp_path: Path) -> None:
@@ -144,16 +152,16 @@ def test_loaded_values_have_field_types(tmp_path: Path) -> None:
 BAD_VALUES = [
     # (yaml text, line, dotted key, message fragment)
     ("rl:\n  steps: 10\n  lrr: 0.1\n", 3, "rl.lrr", "unknown key (allowed: steps, prompts_per_step"),
-    ("study:\n  seeds: [0]\nrll: {}\n", 3, "rll", "unknown key (allowed: study, task"),
+    ("study:\n  seeds: [0]\nrll: {}\n", 3, "rll", "unknown key (allowed: study, arms, task"),
     ("task:\n  seed: 1\n  n_val: many\n", 3, "task.n_val", "'many' is not of type 'integer'"),
     ("sft:\n  lr: 0.1\n  steps: 2.5\n", 3, "sft.steps", "is not of type 'integer'"),
     ("rl:\n  lr: -1\n", 2, "rl.lr", "-1 is less than or equal to the minimum of 0"),
     ("rollout:\n\n  top_p: 1.5\n", 3, "rollout.top_p", "greater than the maximum of 1"),
     ("rollout: {temperature: 0}\n", 1, "rollout.temperature", "less than or equal to the minimum of 0"),
-    ("rl:\n  kl_coef: -0.1\n", 2, "rl.kl_coef", "less than the minimum of 0"),
+    ("arms:\n  grpo:\n    kl_coef: -0.1\n", 3, "arms.grpo.kl_coef", "less than the minimum of 0"),
+    ("arms:\n  grpo:\n    selector: best\n", 3, "arms.grpo.selector", "'best' is not one of"),
     ("eval:\n  pass_k:\n    - 1\n    - 0\n", 4, "eval.pass_k[1]", "less than the minimum of 1"),
     ("eval:\n  pass_k: [1, 1]\n", 2, "eval.pass_k", "non-unique"),
-    ("study:\n  methods: [grpo, sft]\n", 2, "study.methods[1]", "'sft' is not one of ['grpo']"),
     ("study:\n  seeds: [0, -1]\n", 2, "study.seeds[1]", "less than the minimum of 0"),
     ("task:\n  op_weights:\n    '/': 1\n", 3, "task.op_weights./", "unknown key (allowed: +, -, *)"),
     ("task:\n  op_weights: {'+': -1}\n", 2, "task.op_weights.+", "less than the minimum of 0"),
@@ -254,6 +262,7 @@ def test_replaced_value_is_located_in_the_overlay(tmp_path: Path) -> None:
 # --- cross-field checks -------------------------------------------------------------------------
 
 CROSS = [
+    ("study:\n  methods: [grpo, sft]\n", 2, "study.methods", "name arms that `arms` does not define: ['sft']"),
     ("task:\n  min_steps: 4\n  max_steps: 3\n", 3, "task.max_steps", "task.min_steps (4) must be <= task.max_steps"),
     ("task:\n  ood_max_steps: 4\n", 2, "task.ood_max_steps", "task.ood_min_steps (5) must be <= task.ood_max_steps"),
     ("task:\n  value_max: 39\n", 2, "task.value_max", "must be >= 2 * task.start_max (40)"),
@@ -359,3 +368,11 @@ def test_check_cli(tmp_path: Path) -> None:
     result = run_cli("check", str(PARAMS), str(bad))
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.startswith(f"{bad}:2: rl.steps: ")
+
+
+def test_arm_overlay_fills_missing_keys_from_the_arm_of_that_name(tmp_path: Path) -> None:
+    overlay = write(tmp_path, "arms.yaml", "arms:\n  grpo: {kl_coef: 0.1}\n  mine: {selector: self}\n")
+    params = load_params([overlay])
+    assert params.arms["grpo"].kl_coef == 0.1 and params.arms["grpo"].loss == "clip_token_mean"
+    assert params.arms["mine"].selector == "self" and params.arms["mine"].loss == "pg_seq_mean"
+    assert set(load_params([PARAMS]).arms) < set(params.arms)  # defaults kept, new arm added

@@ -63,7 +63,8 @@ def test_snakemake_and_dvc_graphs_agree(repo_root):
             assert same_paths(job[kind], stage[kind]), (
                 f"{stage['name']} {kind}: only in Snakemake {sorted(set(job[kind]) - set(stage[kind]))}, "
                 f"only in dvc.yaml {sorted(set(stage[kind]) - set(job[kind]))}")
-        assert stage["params"] == sorted(stage_params(stage["name"])), stage["name"]
+        method = re.search(r"--method (\S+)", cmd)
+        assert stage["params"] == sorted(stage_params(stage["name"], method and method.group(1))), stage["name"]
 
 
 def test_same_paths_detects_a_missing_dependency():
@@ -75,7 +76,7 @@ def test_same_paths_detects_a_missing_dependency():
 def test_overlay_changes_the_expanded_graph(repo_root):
     jobs = snakemake_jobs(repo_root, "--configfile", "configs/smoke.yaml")
     trains = [j for j in jobs if j["name"] == "train"]
-    assert len(trains) == 2  # the smoke overlay runs two seeds
+    assert len(trains) == 4  # the smoke overlay runs the four arms with one seed
     assert all("--params configs/smoke.yaml" in j["cmd"] for j in jobs)
 
 

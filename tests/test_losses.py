@@ -6,14 +6,18 @@ import pytest
 import torch
 
 from resetrl.losses import (
+    gradient_signal_B,
     group_zscore_G,
     grpo_advantages_G,
-    grpo_loss,
     kl_k3_BT,
     masked_mean,
+    policy_loss,
     ppo_clip_loss_BT,
+    seq_mean_B,
     token_logprobs_BT,
 )
+
+CLIP = {"clip_eps": 0.2, "dual_clip": 3.0}
 
 
 def test_grpo_advantages_use_unbiased_std():
@@ -74,7 +78,7 @@ def test_kl_k3_is_zero_on_equal_policies_and_positive_otherwise():
 def test_grpo_loss_is_token_mean_over_masked_tokens():
     logp = torch.zeros(2, 3)
     mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
-    loss, stats = grpo_loss(logp, logp, torch.tensor([1.0, -2.0]), mask, clip_eps=0.2, dual_clip=3.0)
+    loss, stats = policy_loss("clip_token_mean", logp, logp, torch.tensor([1.0, -2.0]), mask, **CLIP)
     # per-token losses -1, -1 (seq 0) and 2 (seq 1): token mean over 3 tokens = 0
     assert loss.item() == pytest.approx(0.0)
     assert stats["clip_frac"] == 0.0
@@ -84,7 +88,7 @@ def test_grpo_loss_is_token_mean_over_masked_tokens():
 def test_grpo_loss_gradient_ignores_masked_tokens():
     logp = torch.zeros(1, 3, requires_grad=True)
     mask = torch.tensor([[0.0, 1.0, 1.0]])
-    loss, _ = grpo_loss(logp, logp.detach(), torch.tensor([1.0]), mask, clip_eps=0.2, dual_clip=3.0)
+    loss, _ = policy_loss("clip_token_mean", logp, logp.detach(), torch.tensor([1.0]), mask, **CLIP)
     loss.backward()
     assert logp.grad[0, 0] == 0.0
     torch.testing.assert_close(logp.grad[0, 1:], torch.tensor([-0.5, -0.5]))
@@ -94,8 +98,8 @@ def test_grpo_loss_adds_weighted_kl():
     logp = torch.zeros(1, 2)
     ref = torch.full((1, 2), -1.0)
     mask = torch.ones(1, 2)
-    base, _ = grpo_loss(logp, logp, torch.tensor([0.0]), mask, clip_eps=0.2, dual_clip=3.0)
-    with_kl, stats = grpo_loss(logp, logp, torch.tensor([0.0]), mask, clip_eps=0.2, dual_clip=3.0,
+    base, _ = policy_loss("clip_token_mean", logp, logp, torch.tensor([0.0]), mask, **CLIP)
+    with_kl, stats = policy_loss("clip_token_mean", logp, logp, torch.tensor([0.0]), mask, clip_eps=0.2, dual_clip=3.0,
                                kl_coef=0.5, ref_logp_BT=ref)
     expected_kl = math.exp(-1.0) + 1.0 - 1.0
     assert stats["kl"] == pytest.approx(expected_kl, rel=1e-6)
@@ -104,3 +108,52 @@ def test_grpo_loss_adds_weighted_kl():
 
 def test_masked_mean_handles_empty_mask():
     assert masked_mean(torch.ones(2, 2), torch.zeros(2, 2)).item() == 0.0
+
+
+def test_reset_loss_is_advantage_weighted_sequence_mean_logprob():
+    logp = torch.log(torch.tensor([[0.5, 0.25, 1.0], [0.5, 0.5, 0.5]]))
+    mask = torch.tensor([[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    adv = torch.tensor([2.0, -1.0])
+    loss, stats = policy_loss("pg_seq_mean", logp, logp, adv, mask, **CLIP)
+    seq0 = (math.log(0.5) + math.log(0.25)) / 2
+    seq1 = math.log(0.5)
+    assert loss.item() == pytest.approx(-(2.0 * seq0 - 1.0 * seq1) / 2)
+    assert stats == {}  # no ratio, no clipping
+
+
+def test_masked_prefix_gets_exactly_zero_gradient_and_suffix_tokens_share_it():
+    logp = torch.zeros(2, 4, requires_grad=True)
+    mask = torch.tensor([[0.0, 0.0, 1.0, 1.0],    # reset group: 2 prefix tokens masked
+                         [1.0, 1.0, 1.0, 1.0]])   # base group: every response token counts
+    loss, _ = policy_loss("pg_seq_mean", logp, logp.detach(), torch.tensor([1.0, 1.0]), mask,
+                          clip_eps=0.2, dual_clip=3.0)
+    loss.backward()
+    assert torch.equal(logp.grad[0, :2], torch.zeros(2))
+    torch.testing.assert_close(logp.grad[0, 2:], torch.full((2,), -1.0 / 2 / 2))
+    torch.testing.assert_close(logp.grad[1], torch.full((4,), -1.0 / 4 / 2))
+
+
+def test_reset_at_step_one_trains_like_a_fresh_group():
+    logp = torch.randn(4, 5).requires_grad_()
+    adv = torch.tensor([1.0, -1.0, 1.0, -1.0])
+    full = torch.ones(4, 5)
+    loss, _ = policy_loss("pg_seq_mean", logp, logp.detach(), adv, full, clip_eps=0.2, dual_clip=3.0)
+    loss.backward()
+    assert (logp.grad != 0).all()  # empty prefix: every response token gets gradient
+
+
+def test_seq_mean_token_mean_weighs_sequences_equally():
+    x = torch.tensor([[1.0, 1.0, 1.0, 1.0], [3.0, 0.0, 0.0, 0.0]])
+    mask = torch.tensor([[1.0, 1.0, 1.0, 1.0], [1.0, 0.0, 0.0, 0.0]])
+    torch.testing.assert_close(seq_mean_B(x, mask), torch.tensor([1.0, 3.0]))
+    logp = torch.zeros(2, 4)
+    loss, _ = policy_loss("clip_seq_mean_token_mean", logp, logp, torch.tensor([1.0, 3.0]), mask,
+                          clip_eps=0.2, dual_clip=3.0)
+    assert loss.item() == pytest.approx(-(1.0 + 3.0) / 2)  # token mean would give -(4*1 + 3)/5
+
+
+def test_gradient_signal_counts_uncertain_tokens_only():
+    logp = torch.log(torch.tensor([[1.0, 0.5], [0.5, 0.5]]))
+    mask = torch.ones(2, 2)
+    signal = gradient_signal_B(torch.tensor([2.0, -1.0]), logp, mask)
+    torch.testing.assert_close(signal, torch.tensor([2.0 * 0.25, 1.0 * 0.5]))

@@ -33,7 +33,7 @@ def clone(repo_root: Path, dest: Path) -> Path:
     return dest
 
 
-def check_study_outputs(root: Path, methods=("grpo",), seeds=(0, 1)) -> None:
+def check_study_outputs(root: Path, methods=("grpo", "rrpo", "srpo", "oracle"), seeds=(0,)) -> None:
     manifest = json.loads((root / "results/data/manifest.json").read_text())
     assert manifest["splits"]["train"]["count"] == 2000
     assert (root / "results/sft/model/model.safetensors").exists()
@@ -47,6 +47,9 @@ def check_study_outputs(root: Path, methods=("grpo",), seeds=(0, 1)) -> None:
                 assert {"pass@1", "pass@2"} <= set(metrics[split])
             history = json.loads((root / f"results/runs/{method}/seed{seed}/history.json").read_text())
             assert [r["step"] for r in history if "train/reward" in r] == [0, 1, 2, 3]
+            resets = (root / f"results/runs/{method}/seed{seed}/resets.jsonl").read_text().splitlines()
+            assert (method == "grpo") == (not any("reset/rate" in r for r in history))
+            assert all(json.loads(line)["reset_step"] >= 1 for line in resets)
     for suffix in ("png", "pdf"):
         assert (root / f"results/plots/learning_curve.{suffix}").stat().st_size > 1000
 
@@ -57,6 +60,8 @@ def test_snakemake_runs_the_smoke_study(repo_root, tmp_path):
     check_study_outputs(root)
     again = run(["snakemake", "-n", "--cores", "2", "--configfile", "configs/smoke.yaml"], root)
     assert "Nothing to be done" in again.stdout + again.stderr
+    run(["snakemake", "ablations", "--cores", "2", "--configfile", "configs/smoke.yaml"], root)  # targets first
+    assert json.loads((root / "results/eval/srpo_2x4/seed0.json").read_text())["test"]["problems"] == 24
 
 
 def test_dvc_reproduces_the_smoke_study(repo_root, tmp_path):
@@ -75,6 +80,7 @@ def test_dvc_reproduces_the_smoke_study(repo_root, tmp_path):
     workspace = next(e for e in shown if e["rev"] == "workspace")
     data = workspace["data"]
     metrics_files = set(data["metrics"])
-    assert {"results/eval/grpo/seed0.json", "results/eval/grpo/seed1.json", "results/eval/sft.json"} <= metrics_files
+    assert {f"results/eval/{m}/seed0.json" for m in ("grpo", "rrpo", "srpo", "oracle")} <= metrics_files
+    assert "results/eval/sft.json" in metrics_files
     assert data["metrics"]["results/eval/grpo/seed0.json"]["data"]["test"]["greedy_pass1"] >= 0.0
     assert data["params"]["params.yaml"]["data"]["rl"]["steps"] == 4

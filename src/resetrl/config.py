@@ -39,8 +39,19 @@ class ParamsError(ValueError):
 
 @dataclass(frozen=True)
 class StudyConfig:
-    methods: tuple[str, ...]  #: RL arms to train, one run per seed each.
+    methods: tuple[str, ...]  #: arms trained by default, one run per seed each.
+    ablations: tuple[str, ...]  #: opt-in ablation arms (the `ablations` target).
     seeds: tuple[int, ...]  #: one independent run per seed and method.
+
+
+@dataclass(frozen=True)
+class ArmConfig:
+    selector: str  #: none (GRPO) | random (RRPO) | self (SRPO) | oracle (exact first error).
+    layout: str  #: reset buffer layout: 1x4 | 2x4 | 1x8.
+    loss: str  #: pg_seq_mean | clip_token_mean | clip_seq_mean_token_mean.
+    mask_prefix: bool  #: reset groups train on their suffix only.
+    kl_coef: float  #: k3 KL penalty towards the warm start.
+    localization_temperature: float  #: SRPO localization sampling temperature (0 = greedy).
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,7 @@ class SFTConfig:
     weight_decay: float  #: AdamW weight decay.
     warmup_steps: int  #: linear warmup steps.
     grad_clip: float  #: gradient-norm clip.
+    localization_fraction: float  #: share of each batch training self-localization.
     eval_every: int  #: validation accuracy period (and at the end).
     seed: int  #: data-order seed.
 
@@ -103,7 +115,10 @@ class RLConfig:
     minibatches: int  #: minibatch updates per step (one epoch).
     clip_eps: float  #: PPO ratio clip.
     dual_clip: float  #: PPO dual clip for negative advantages.
-    kl_coef: float  #: k3 KL penalty towards the warm start.
+    max_draws: int  #: reset arms: fresh draws per prompt at most while looking for failures.
+    localization_max_tokens: int  #: token budget of one localization answer.
+    loc_eval_every: int  #: held-out localization accuracy period (and after the last step).
+    loc_eval_problems: int  #: held-out failed chains behind that accuracy.
     eval_every: int  #: validation accuracy period (and at 0 and the last step).
     save_every: int  #: checkpoint period.
 
@@ -122,6 +137,7 @@ class RuntimeConfig:
 @dataclass(frozen=True)
 class Params:
     study: StudyConfig
+    arms: dict[str, ArmConfig]
     task: TaskConfig
     model: ModelConfig
     sft: SFTConfig
@@ -235,8 +251,24 @@ def _fill_defaults(data: dict[str, Any], schema: dict[str, Any]) -> None:
                 data[key] = copy.deepcopy(sub["default"])
             elif sub.get("type") == "object":  # a section: fill its keys
                 data[key] = {}
-        if isinstance(data.get(key), dict):
+        if isinstance(sub.get("additionalProperties"), dict) and isinstance(data.get(key), dict):
+            _fill_collection(data[key], sub)
+        elif isinstance(data.get(key), dict):
             _fill_defaults(data[key], sub)
+
+
+def _fill_collection(entries: dict[str, Any], schema: dict[str, Any]) -> None:
+    """A named collection (the arms): default entries a file did not name are kept, and each entry
+    takes its missing keys from the default entry of that name, else from the shape's defaults."""
+    default_entries = schema.get("default", {})
+    for name, entry in default_entries.items():
+        entries.setdefault(name, copy.deepcopy(entry))
+    shape = _resolve(schema["additionalProperties"])
+    for name, entry in entries.items():
+        if isinstance(entry, dict):
+            base = default_entries.get(name) or {k: p["default"] for k, p in shape["properties"].items()}
+            for field_name, value in base.items():
+                entry.setdefault(field_name, copy.deepcopy(value))
 
 
 # --- validation -------------------------------------------------------------------------------
@@ -289,10 +321,13 @@ def _non_finite(value: Any, path: KeyPath = ()) -> Iterator[KeyPath]:
 
 def _cross_checks(d: dict[str, Any]) -> list[tuple[tuple[str, ...], bool, str]]:
     """(keys involved, holds, explanation) for constraints the schema cannot express."""
-    task, model, rl, ev, ro = d["task"], d["model"], d["rl"], d["eval"], d["rollout"]
+    task, model, rl, ev, ro, study = d["task"], d["model"], d["rl"], d["eval"], d["rollout"], d["study"]
+    unknown_arms = [m for m in (*study["methods"], *study["ablations"]) if m not in d["arms"]]
     batch = rl["prompts_per_step"] * rl["group_size"]
     budget = ro["max_thoughts"] * ro["max_thought_tokens"]
     return [
+        (("study.methods", "study.ablations"), not unknown_arms,
+         f"study.methods / study.ablations name arms that `arms` does not define: {unknown_arms}"),
         (("task.min_steps", "task.max_steps"), task["min_steps"] <= task["max_steps"],
          f"task.min_steps ({task['min_steps']}) must be <= task.max_steps ({task['max_steps']})"),
         (("task.ood_min_steps", "task.ood_max_steps"), task["ood_min_steps"] <= task["ood_max_steps"],
@@ -347,13 +382,30 @@ def _coerce(value: Any, schema: dict[str, Any]) -> Any:
     return value
 
 
+def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
+    """Follow a local `$ref` (e.g. "#/$defs/arm") to its definition."""
+    if "$ref" not in schema:
+        return schema
+    node: Any = load_schema()
+    for part in schema["$ref"].removeprefix("#/").split("/"):
+        node = node[part]
+    return node
+
+
 def _build(cls: type, data: dict[str, Any], schema: dict[str, Any]) -> Any:
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for field in dataclasses.fields(cls):
         sub, value = schema["properties"][field.name], data[field.name]
-        is_section = dataclasses.is_dataclass(hints[field.name])
-        kwargs[field.name] = _build(hints[field.name], value, sub) if is_section else _coerce(value, sub)
+        hint = hints[field.name]
+        if dataclasses.is_dataclass(hint):
+            kwargs[field.name] = _build(hint, value, sub)
+        elif typing.get_origin(hint) is dict and dataclasses.is_dataclass(typing.get_args(hint)[1]):
+            # A named collection of sections (the arms): build each entry from the referenced schema.
+            entry_cls, entry_schema = typing.get_args(hint)[1], _resolve(sub["additionalProperties"])
+            kwargs[field.name] = {name: _build(entry_cls, entry, entry_schema) for name, entry in value.items()}
+        else:
+            kwargs[field.name] = _coerce(value, sub)
     return cls(**kwargs)
 
 

@@ -6,8 +6,9 @@ from math import comb
 
 import torch
 
+from resetrl.localization import localization_prompt_ids, parse_localized_step
 from resetrl.rollout import SamplingSettings, sample_chains
-from resetrl.task import Problem, reward
+from resetrl.task import Problem, reward, split_thoughts
 
 
 def prompt_ids(tokenizer, problem: Problem) -> list[int]:
@@ -48,3 +49,20 @@ def sampled_pass_k(model, tokenizer, problems: list[Problem], rollout, n_samples
            for k in ks}
     out["tokens_generated"] = float(sum(c.n_generated for g in groups for c in g))
     return out
+
+
+def localization_accuracy(model, tokenizer, failed: list[tuple[Problem, str, int]], max_tokens: int,
+                          batch_size: int) -> dict[str, float]:
+    """Greedy self-localization on failed chains with known first errors: exact-match rate,
+    clean rate (localized at or before the true first error) and parse-fallback rate."""
+    settings = SamplingSettings.for_free_text(0.0, 1.0, max_tokens, batch_size)
+    thoughts = [split_thoughts(response) for _, response, _ in failed]
+    requests = [(localization_prompt_ids(tokenizer, p.prompt, t), []) for (p, _, _), t in zip(failed, thoughts)]
+    calls = [g[0] for g in sample_chains(model, tokenizer, requests, 1, settings)]
+    parsed = [parse_localized_step(c.text, max(len(t), 1)) for c, t in zip(calls, thoughts)]
+    n = len(failed)
+    return {
+        "exact_match": sum(step == at for (step, _), (_, _, at) in zip(parsed, failed)) / n,
+        "clean_rate": sum(step <= at for (step, _), (_, _, at) in zip(parsed, failed)) / n,
+        "fallback_rate": sum(fell_back for _, fell_back in parsed) / n,
+    }

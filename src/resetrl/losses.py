@@ -59,14 +59,44 @@ def kl_k3_BT(logp_BT: torch.Tensor, ref_logp_BT: torch.Tensor) -> torch.Tensor:
     return torch.exp(log_ratio_BT) - log_ratio_BT - 1.0
 
 
-def grpo_loss(logp_BT, old_logp_BT, adv_B, mask_BT, *, clip_eps: float, dual_clip: float,
-              kl_coef: float = 0.0, ref_logp_BT=None) -> tuple[torch.Tensor, dict[str, float]]:
-    """The paper's GRPO objective: token-mean clipped surrogate (+ optional k3 KL penalty)."""
-    pg_BT, clipped_BT = ppo_clip_loss_BT(logp_BT, old_logp_BT, adv_B, clip_eps, dual_clip)
-    loss = masked_mean(pg_BT, mask_BT)
-    stats = {"clip_frac": float(masked_mean(clipped_BT, mask_BT))}
+def seq_mean_B(x_BT: torch.Tensor, mask_BT: torch.Tensor) -> torch.Tensor:
+    """Per-sequence mean over its masked tokens."""
+    return (x_BT * mask_BT).sum(-1) / mask_BT.sum(-1).clamp(min=1)
+
+
+def seq_mean_token_mean(x_BT: torch.Tensor, mask_BT: torch.Tensor) -> torch.Tensor:
+    """Mean over sequences of each sequence's token mean: every sequence weighs the same."""
+    return seq_mean_B(x_BT, mask_BT).mean()
+
+
+# Policy losses selectable per arm. "pg_seq_mean" is the paper's RRPO/SRPO loss:
+# L = -(1/B) sum_i A_i * mean_t log p(y_it), no ratio, no clipping.
+LOSS_AGGREGATION = {
+    "clip_token_mean": masked_mean,
+    "clip_seq_mean_token_mean": seq_mean_token_mean,
+    "pg_seq_mean": seq_mean_token_mean,
+}
+
+
+def policy_loss(kind: str, logp_BT, old_logp_BT, adv_B, mask_BT, *, clip_eps: float, dual_clip: float,
+                kl_coef: float = 0.0, ref_logp_BT=None) -> tuple[torch.Tensor, dict[str, float]]:
+    """One minibatch's loss for the arm's loss kind (+ optional k3 KL, aggregated the same way)."""
+    aggregate = LOSS_AGGREGATION[kind]
+    stats: dict[str, float] = {}
+    if kind == "pg_seq_mean":
+        loss = -(adv_B * seq_mean_B(logp_BT, mask_BT)).mean()
+    else:
+        pg_BT, clipped_BT = ppo_clip_loss_BT(logp_BT, old_logp_BT, adv_B, clip_eps, dual_clip)
+        loss = aggregate(pg_BT, mask_BT)
+        stats["clip_frac"] = float(masked_mean(clipped_BT, mask_BT))
     if kl_coef > 0.0:
-        kl = masked_mean(kl_k3_BT(logp_BT, ref_logp_BT), mask_BT)
+        kl = aggregate(kl_k3_BT(logp_BT, ref_logp_BT), mask_BT)
         loss = loss + kl_coef * kl
         stats["kl"] = kl.item()
     return loss, stats
+
+
+def gradient_signal_B(adv_B: torch.Tensor, logp_BT: torch.Tensor, mask_BT: torch.Tensor) -> torch.Tensor:
+    """Per-sequence gradient signal sum_t (|A|/T)(1 - p_t): the paper's measure of how much a
+    sequence can move the policy (a confident token, p ~ 1, carries none)."""
+    return adv_B.abs() * seq_mean_B(1.0 - logp_BT.exp(), mask_BT)

@@ -25,6 +25,7 @@ class SamplingSettings:
     max_thought_tokens: int
     batch_size: int
     greedy: bool = False
+    free_text: bool = False  # an answer, not a chain: stop only at EOS or the token budget
 
     @property
     def response_budget(self) -> int:
@@ -34,6 +35,12 @@ class SamplingSettings:
     def from_config(cls, rollout, greedy: bool = False) -> "SamplingSettings":
         return cls(rollout.temperature, rollout.top_p, rollout.max_thoughts,
                    rollout.max_thought_tokens, rollout.batch_size, greedy)
+
+    @classmethod
+    def for_free_text(cls, temperature: float, top_p: float, max_tokens: int, batch_size: int) -> "SamplingSettings":
+        """Settings of a free-text answer (the SRPO localization call); temperature 0 is greedy."""
+        return cls(temperature if temperature > 0 else 1.0, top_p, 1, max_tokens, batch_size,
+                   greedy=temperature == 0, free_text=True)
 
 
 @dataclass
@@ -82,6 +89,10 @@ class _StopRules:
         if token == self.tok.eos_token_id:
             c.finish = "eos"
             return True
+        if s.free_text:
+            if self.response_len >= s.response_budget:
+                c.finish = "length"
+            return bool(c.finish)
         if token == self.thought_end:
             self.thoughts += 1
             thought = self.tok.decode(c.gen_ids[self.thought_start:])

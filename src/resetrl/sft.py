@@ -14,10 +14,10 @@ import torch
 
 from resetrl.batch import pack_sequences, policy_logprobs_BT
 from resetrl.cli import stage_entry
-from resetrl.config import Params, add_params_argument, params_from_args, params_to_dict
+from resetrl.config import Params, add_params_argument, params_from_args
 from resetrl.data import load_split
-from resetrl.evaluation import greedy_pass1, prompt_ids
-from resetrl.losses import masked_mean
+from resetrl.evaluation import greedy_pass1, localization_accuracy, prompt_ids
+from resetrl.localization import heldout_failed_chains, localization_example
 from resetrl.metrics import MetricsLog
 from resetrl.model import build_model, count_parameters, save_policy
 from resetrl.storage import atomic_write_json
@@ -39,8 +39,10 @@ def run_sft(params: Params, data: Path, out: Path) -> dict:
     train_set, val_set = load_split(data, "train"), load_split(data, "val")
     encoded = [(prompt_ids(tokenizer, p), tokenizer.encode(p.solution, add_special_tokens=False))
                for p in train_set]
+    heldout = heldout_failed_chains(val_set, params.rl.loc_eval_problems, seed=0)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     rng = random.Random(cfg.seed)
+    n_localization = round(cfg.batch_size * cfg.localization_fraction)
     log = MetricsLog(out / "live", [])
     started = time.perf_counter()
     for step in range(cfg.steps + 1):
@@ -48,14 +50,20 @@ def run_sft(params: Params, data: Path, out: Path) -> dict:
         if (step and step % cfg.eval_every == 0) or step == cfg.steps:  # step 0: an untrained model
             model.eval()
             record["eval/val/pass1"] = greedy_pass1(model, tokenizer, val_set, params.rollout)["pass1"]
+            loc = localization_accuracy(model, tokenizer, heldout, params.rl.localization_max_tokens,
+                                        params.rollout.batch_size)
+            record.update({f"loc/heldout_{k}": v for k, v in loc.items()})
         if step < cfg.steps:
             model.train()
-            rows = rng.sample(encoded, cfg.batch_size)
-            batch = pack_sequences([r[0] for r in rows], [r[1] for r in rows], [0] * len(rows),
-                                   tokenizer.pad_token_id)
+            rows = rng.sample(encoded, cfg.batch_size - n_localization)
+            loc_rows = [localization_example(tokenizer, p, rng)[:2] for p in rng.sample(train_set, n_localization)]
+            # Two forward passes: the long localization prompts would otherwise pad every chain.
+            batches = [pack_sequences([r[0] for r in b], [r[1] for r in b], [0] * len(b), tokenizer.pad_token_id)
+                       for b in (rows, loc_rows) if b]
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, cfg.steps, cfg.lr, cfg.warmup_steps)
-            loss = -masked_mean(policy_logprobs_BT(model, batch), batch.mask_BT)
+            token_logp = sum((policy_logprobs_BT(model, b) * b.mask_BT).sum() for b in batches)
+            loss = -token_logp / sum(b.mask_BT.sum() for b in batches)  # token mean over both
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -66,10 +74,10 @@ def run_sft(params: Params, data: Path, out: Path) -> dict:
     save_policy(model, tokenizer, out / "model")
     summary = {
         "eval/val/pass1": log.history[-1]["eval/val/pass1"],
+        "loc/heldout_exact_match": log.history[-1]["loc/heldout_exact_match"],
         "sft/final_loss": log.history[-2]["sft/loss"] if cfg.steps else None,
         "model/parameters": count_parameters(model),
         "time/seconds": time.perf_counter() - started,
-        "model/config": params_to_dict(params.model),
     }
     atomic_write_json(out / "summary.json", summary)
     return summary
@@ -85,7 +93,8 @@ def main(argv: list[str] | None = None) -> None:
     params = params_from_args(args)
     torch.set_num_threads(params.runtime.threads)
     summary = run_sft(params, Path(args.data), Path(args.out))
-    print(f"sft: val pass@1 {summary['eval/val/pass1']:.3f}, {summary['model/parameters']} params")
+    print(f"sft: val pass@1 {summary['eval/val/pass1']:.3f}, held-out localization exact match "
+          f"{summary['loc/heldout_exact_match']:.3f}, {summary['model/parameters']} params")
 
 
 if __name__ == "__main__":

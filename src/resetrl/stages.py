@@ -11,7 +11,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # Stage name -> (entry module, params keys it reads).
 STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "prepare_data": ("data", ("task",)),
-    "sft": ("sft", ("model", "sft", "rollout", "runtime")),
+    "sft": ("sft", ("model", "sft", "rollout", "runtime", "rl.localization_max_tokens", "rl.loc_eval_problems")),
     "train": ("train", ("rl", "rollout", "runtime")),
     "evaluate": ("evaluate", ("eval", "rollout", "runtime")),
     "evaluate_sft": ("evaluate", ("eval", "rollout", "runtime")),
@@ -49,5 +49,7 @@ def stage_code(stage: str, root: str = "src/resetrl") -> list[str]:
     return sorted(files)
 
 
-def stage_params(stage: str) -> tuple[str, ...]:
-    return STAGES[stage][1]
+def stage_params(stage: str, method: str | None = None) -> tuple[str, ...]:
+    """Params keys a stage reads; a training run also reads its own arm (and no other arm)."""
+    keys = STAGES[stage][1]
+    return (*keys, f"arms.{method}") if stage == "train" else keys

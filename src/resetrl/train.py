@@ -1,7 +1,8 @@
-"""Stage `train`: RL from the SFT warm start for one (method, seed) run, resumable.
+"""Stage `train`: RL from the SFT warm start for one (arm, seed) run, resumable.
 
-GRPO as run in the paper: G chains per prompt, verifier reward, group z-scored advantages, PPO
-clipped surrogate (dual clip) with token-mean aggregation, one epoch in `minibatches` updates.
+Each step: the arm collects training groups (GRPO: independent groups; RRPO / SRPO / oracle: the
+reset buffer), advantages are normalised per group, and the policy takes `rl.minibatches` updates
+over the step's sequences (one epoch) with the arm's loss.
 """
 
 from __future__ import annotations
@@ -15,24 +16,27 @@ from pathlib import Path
 
 import torch
 
+from resetrl.arms import TOKEN_KINDS, Collected, build_arm
 from resetrl.batch import pack_sequences, policy_logprobs_BT
 from resetrl.checkpoint import CheckpointStore
 from resetrl.cli import stage_entry
-from resetrl.config import Params, add_params_argument, load_schema, params_from_args, params_to_dict, select
+from resetrl.config import Params, add_params_argument, params_from_args, params_to_dict, select
 from resetrl.data import load_split
-from resetrl.evaluation import greedy_pass1, prompt_ids
-from resetrl.losses import grpo_advantages_G, grpo_loss
+from resetrl.evaluation import greedy_pass1, localization_accuracy
+from resetrl.localization import heldout_failed_chains
+from resetrl.losses import gradient_signal_B, policy_loss
 from resetrl.metrics import MetricsLog
 from resetrl.model import load_policy, save_policy
-from resetrl.rollout import SamplingSettings, sample_chains
 from resetrl.stages import stage_params
-from resetrl.storage import atomic_write_json
-from resetrl.task import Problem, reward
+from resetrl.storage import atomic_write_json, write_jsonl
+from resetrl.task import Problem
+
+HELDOUT_SEED = 0  # the same held-out failed chains for every arm and seed
 
 
 def run_fingerprint(params: Params, method: str, seed: int, init: Path) -> str:
     """Hash of everything a run's trajectory depends on, to refuse resuming a different run."""
-    inputs = {"method": method, "seed": seed, **select(params_to_dict(params), stage_params("train")),
+    inputs = {"method": method, "seed": seed, **select(params_to_dict(params), stage_params("train", method)),
               "init": hashlib.sha256((init / "model.safetensors").read_bytes()).hexdigest()}
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -40,16 +44,18 @@ def run_fingerprint(params: Params, method: str, seed: int, init: Path) -> str:
 class RLTrainer:
     def __init__(self, params: Params, method: str, seed: int, init: Path, data: Path, out: Path):
         self.p, self.method, self.seed, self.out = params, method, seed, Path(out)
+        self.arm_cfg = params.arms[method]
         self.train_set, self.val_set = load_split(data, "train"), load_split(data, "val")
+        self.heldout = heldout_failed_chains(self.val_set, params.rl.loc_eval_problems, HELDOUT_SEED)
         self.store = CheckpointStore(self.out / "ckpt", run_fingerprint(params, method, seed, init))
         resume_from = self.store.latest()
         self.model, self.tokenizer = load_policy(resume_from or init)
-        self.ref_model = load_policy(init)[0] if params.rl.kl_coef > 0 else None
+        self.ref_model = load_policy(init)[0] if self.arm_cfg.kl_coef > 0 else None
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=params.rl.lr,
                                            weight_decay=params.rl.weight_decay)
         self.generator = torch.Generator().manual_seed(seed)
-        self.sampling = SamplingSettings.from_config(params.rollout)
-        self.state = {"step": 0, "epoch": 0, "cursor": 0, "tokens": 0, "history": []}
+        self.arm = build_arm(method, self.model, self.tokenizer, params, self.generator)
+        self.state = {"step": 0, "epoch": 0, "cursor": 0, "tokens": 0, "history": [], "resets": []}
         if resume_from is not None:
             saved = self.store.load_state(resume_from)
             self.optimizer.load_state_dict(saved["optimizer"])
@@ -65,7 +71,8 @@ class RLTrainer:
         while len(batch) < self.p.rl.prompts_per_step:
             order = list(range(len(self.train_set)))
             random.Random(f"{self.seed}-{self.state['epoch']}").shuffle(order)
-            take = order[self.state["cursor"]:self.state["cursor"] + self.p.rl.prompts_per_step - len(batch)]
+            cursor = self.state["cursor"]
+            take = order[cursor:cursor + self.p.rl.prompts_per_step - len(batch)]
             batch += [self.train_set[i] for i in take]
             self.state["cursor"] += len(take)
             if self.state["cursor"] >= len(order):
@@ -74,53 +81,86 @@ class RLTrainer:
 
     def validate(self) -> dict[str, float]:
         self.model.eval()
-        result = greedy_pass1(self.model, self.tokenizer, self.val_set, self.p.rollout)
-        return {"eval/val/pass1": result["pass1"]}
+        return {"eval/val/pass1": greedy_pass1(self.model, self.tokenizer, self.val_set, self.p.rollout)["pass1"]}
 
-    def train_step(self) -> dict[str, float]:
-        rl, tok = self.p.rl, self.tokenizer
+    def localization_check(self) -> dict[str, float]:
+        """Greedy self-localization on fixed held-out failed chains: drift of the skill during RL."""
         self.model.eval()
-        problems = self.next_prompts()
-        groups = sample_chains(self.model, tok, [(prompt_ids(tok, p), []) for p in problems],
-                               rl.group_size, self.sampling, self.generator)
-        chains = [c for g in groups for c in g]
-        rewards_BG = torch.tensor([[reward(p, c.text) for c in g] for p, g in zip(problems, groups)])
-        adv_B = torch.cat([grpo_advantages_G(r_G) for r_G in rewards_BG])
+        result = localization_accuracy(self.model, self.tokenizer, self.heldout, self.p.rl.localization_max_tokens,
+                                       self.p.rollout.batch_size)
+        return {f"loc/heldout_{k}": v for k, v in result.items()}
+
+    def update(self, collected: Collected) -> dict[str, float]:
+        rl, tok, arm = self.p.rl, self.tokenizer, self.arm_cfg
+        chains = [c for g in collected.groups for c in g.chains]
+        adv_B = torch.cat([g.adv_G for g in collected.groups])
+        kinds = [g.kind for g in collected.groups for _ in g.chains]
         batch = pack_sequences([c.prompt_ids for c in chains], [c.response_ids for c in chains],
-                               [0] * len(chains), tok.pad_token_id)
+                               [m for g in collected.groups for m in g.n_masked], tok.pad_token_id)
         order_B = torch.randperm(len(chains), generator=self.generator)
-        minibatches = [(batch.rows(i), adv_B[i]) for i in order_B.chunk(rl.minibatches)]
+        minibatches = [(batch.rows(i), adv_B[i], i) for i in order_B.chunk(rl.minibatches)]
+        temperature = self.p.rollout.temperature
         with torch.no_grad():  # behaviour log-probs, fixed before the first update
-            old = [policy_logprobs_BT(self.model, mb, self.sampling.temperature) for mb, _ in minibatches]
-            ref = [policy_logprobs_BT(self.ref_model, mb, self.sampling.temperature)
-                   for mb, _ in minibatches] if self.ref_model is not None else [None] * len(old)
+            old = [policy_logprobs_BT(self.model, mb, temperature) for mb, _, _ in minibatches]
+            ref = [policy_logprobs_BT(self.ref_model, mb, temperature) for mb, _, _ in minibatches] \
+                if self.ref_model is not None else [None] * len(old)
+        signal_B = torch.zeros(len(chains))
+        for (mb, adv_b, idx), old_logp in zip(minibatches, old):
+            signal_B[idx] = gradient_signal_B(adv_b, old_logp, mb.mask_BT)
         self.model.train()
         stats: dict[str, list[float]] = {}
-        for (mb, adv_b), old_logp, ref_logp in zip(minibatches, old, ref):
-            logp = policy_logprobs_BT(self.model, mb, self.sampling.temperature)
-            loss, mb_stats = grpo_loss(logp, old_logp, adv_b, mb.mask_BT, clip_eps=rl.clip_eps,
-                                       dual_clip=rl.dual_clip, kl_coef=rl.kl_coef, ref_logp_BT=ref_logp)
+        for (mb, adv_b, _), old_logp, ref_logp in zip(minibatches, old, ref):
+            logp = policy_logprobs_BT(self.model, mb, temperature)
+            loss, mb_stats = policy_loss(arm.loss, logp, old_logp, adv_b, mb.mask_BT, clip_eps=rl.clip_eps,
+                                         dual_clip=rl.dual_clip, kl_coef=arm.kl_coef, ref_logp_BT=ref_logp)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), rl.grad_clip)
             self.optimizer.step()
             for k, v in {"loss": loss.item(), "grad_norm": grad_norm.item(), **mb_stats}.items():
                 stats.setdefault(k, []).append(v)
-        generated = sum(c.n_generated for c in chains)
+        metrics = {f"train/{k}": sum(v) / len(v) for k, v in stats.items()}
+        for kind in sorted(set(kinds)):
+            sel = torch.tensor([k == kind for k in kinds])
+            groups = [g for g in collected.groups if g.kind == kind]
+            metrics[f"train/frac_zero_std_{kind}"] = sum(float(g.rewards_G.std(unbiased=False) == 0)
+                                                         for g in groups) / len(groups)
+            metrics[f"train/adv_mean_{kind}"] = float(adv_B[sel].mean())
+            metrics[f"train/adv_std_{kind}"] = float(adv_B[sel].std(unbiased=False))
+            metrics[f"train/grad_signal_{kind}"] = float(signal_B[sel].mean())
+        if "train/grad_signal_reset" in metrics and metrics.get("train/grad_signal_base", 0) > 0:
+            metrics["train/grad_signal_ratio"] = metrics["train/grad_signal_reset"] / metrics["train/grad_signal_base"]
+        return metrics
+
+    def train_step(self) -> dict[str, float]:
+        self.model.eval()
+        collected = self.arm.collect(self.next_prompts(), self.state["step"])
+        rewards = torch.cat([g.rewards_G for g in collected.groups])
+        generated = sum(collected.tokens[k] for k in TOKEN_KINDS)
         self.state["tokens"] += generated
+        self.state["resets"] += collected.records
+        chains = [c for g in collected.groups for c in g.chains]
         return {
-            "train/reward": float(rewards_BG.mean()),
-            "train/frac_zero_std_groups": float((rewards_BG.std(dim=1) == 0).float().mean()),
-            "train/adv_abs_mean": float(adv_B.abs().mean()),
+            "train/reward": float(rewards.mean()),
             "train/response_tokens": sum(len(c.response_ids) for c in chains) / len(chains),
             "train/tokens_generated": float(generated),
-            **{f"train/{k}": sum(v) / len(v) for k, v in stats.items()},
+            **{f"train/tokens_{k}": float(v) for k, v in collected.tokens.items()},
+            **collected.metrics,
+            **self.update(collected),
         }
 
     def checkpoint(self, score: float | None) -> None:
         state = {"optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state(),
                  "trainer": self.state}
         self.store.save(self.state["step"], self.model, self.tokenizer, state, score)
+
+    def evaluations(self, step: int) -> dict[str, float]:
+        rl, record = self.p.rl, {}
+        if step % rl.eval_every == 0 or step == rl.steps:
+            record.update(self.validate())
+        if step % rl.loc_eval_every == 0 or step == rl.steps:
+            record.update(self.localization_check())
+        return record
 
     def run(self, stop_at: int | None = None) -> list[dict]:
         """Train to rl.steps (or stop after `stop_at` steps, as an interruption would)."""
@@ -131,19 +171,19 @@ class RLTrainer:
                 return self.state["history"]
             started = time.perf_counter()
             record: dict = {"step": self.state["step"], "compute/tokens_generated": float(self.state["tokens"])}
-            if self.state["step"] % rl.eval_every == 0:
-                record.update(self.validate())
-                last_score = record["eval/val/pass1"]
+            record.update(self.evaluations(self.state["step"]))
+            last_score = record.get("eval/val/pass1", last_score)
             record.update(self.train_step())
             record["time/step_seconds"] = time.perf_counter() - started
             self.state["step"] += 1
             self.log.log(record)
             if self.state["step"] % rl.save_every == 0 or self.state["step"] == rl.steps:
                 self.checkpoint(last_score)
-        final = {"step": rl.steps, "compute/tokens_generated": float(self.state["tokens"]), **self.validate()}
-        self.log.log(final)
+        self.log.log({"step": rl.steps, "compute/tokens_generated": float(self.state["tokens"]),
+                      **self.evaluations(rl.steps)})
         self.log.close()
         save_policy(self.model, self.tokenizer, self.out / "model")
+        write_jsonl(self.out / "resets.jsonl", self.state["resets"])
         atomic_write_json(self.out / "history.json", self.state["history"])
         return self.state["history"]
 
@@ -152,16 +192,15 @@ class RLTrainer:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     add_params_argument(parser)
-    parser.add_argument("--method", required=True)
+    parser.add_argument("--method", required=True, help="an arm name from params.yaml `arms`")
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--init", default="results/sft/model", help="warm-start checkpoint")
     parser.add_argument("--data", default="results/data")
     parser.add_argument("--out", required=True, help="run directory")
     args = parser.parse_args(argv)
     params = params_from_args(args)
-    methods = load_schema()["$defs"]["method"]["enum"]
-    if args.method not in methods:
-        parser.error(f"--method {args.method!r} is not one of {methods}")
+    if args.method not in params.arms:
+        parser.error(f"--method {args.method!r} is not an arm of params.yaml: {sorted(params.arms)}")
     torch.set_num_threads(params.runtime.threads)
     torch.manual_seed(args.seed)
     RLTrainer(params, args.method, args.seed, Path(args.init), Path(args.data), Path(args.out)).run()

@@ -1,7 +1,7 @@
 # Shared by every rule: the validated params, the param-file arguments and each stage's inputs.
 import os
 
-from resetrl.config import load_params
+from resetrl.config import load_params, select
 from resetrl.stages import stage_code, stage_params
 
 if workflow.config_settings.config:
@@ -14,11 +14,12 @@ PARAM_FILES = ["params.yaml", *(os.path.relpath(f) for f in workflow.overwrite_c
 PARAMS = load_params(PARAM_FILES)
 PARAMS_ARGS = " ".join(f"--params {f}" for f in PARAM_FILES)
 METHODS = list(PARAMS.study.methods)
+ABLATIONS = list(PARAMS.study.ablations)
 SEEDS = list(PARAMS.study.seeds)
 # The software of every rule (used with `--sdm conda`; CI installs the same pins with pip).
 CONDA_ENV = "../../environment.yml"
 
 
-def params_of(stage):
+def params_of(stage, method=None):
     """The config keys a stage reads: a change to them (and only them) reruns the stage."""
-    return {key: config[key] for key in stage_params(stage)}
+    return select(config, stage_params(stage, method))

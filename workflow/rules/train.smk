@@ -1,4 +1,4 @@
-# RL from the warm start: one resumable run per method and seed.
+# RL from the warm start: one resumable run per arm (GRPO / RRPO / SRPO / oracle / ablation) and seed.
 rule train:
     input:
         data="results/data",
@@ -7,10 +7,11 @@ rule train:
     output:
         model=directory("results/runs/{method}/seed{seed}/model"),
         history="results/runs/{method}/seed{seed}/history.json",
+        resets="results/runs/{method}/seed{seed}/resets.jsonl",
         metrics="results/runs/{method}/seed{seed}/live/metrics.json",
         plots=directory("results/runs/{method}/seed{seed}/live/plots/metrics"),
     params:
-        cfg=params_of("train"),
+        cfg=lambda w: params_of("train", w.method),
         files=PARAMS_ARGS,
     log:
         "results/logs/train/{method}-seed{seed}.log",

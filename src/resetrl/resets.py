@@ -1,0 +1,171 @@
+"""The reset rollout buffer shared by RRPO, SRPO and the oracle arm.
+
+Per prompt (paper's release): draw fresh chains one at a time until the base group is full and
+enough chains failed, at most `max_draws`; each failed *parent* (not trained on) is cut at a reset
+step e chosen by a selector, its thoughts 1..e-1 are kept as a prefix (token ids reused, not
+regenerated) and a suffix group is sampled from prompt + prefix. Without enough failures the prompt
+falls back to one group of fresh chains. Draws are batched across prompts in rounds that never draw
+more than the one-at-a-time rule would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from resetrl.evaluation import prompt_ids
+from resetrl.localization import localization_prompt_ids, parse_localized_step
+from resetrl.rollout import Chain, SamplingSettings, sample_chains
+from resetrl.task import Problem, check_chain, reward
+
+# layout -> (parents, suffixes per parent, base group size)
+LAYOUTS = {"1x4": (1, 4, 4), "2x4": (2, 4, 0), "1x8": (1, 8, 0)}
+FALLBACK_GROUP = 8
+
+
+def thought_ends(ids: list[int], delimiter: int) -> list[int]:
+    """Index just past each thought delimiter: thought i spans ends[i-2]:ends[i-1]."""
+    return [i + 1 for i, tok in enumerate(ids) if tok == delimiter]
+
+
+def clamp_step(step: int | None, n_thoughts: int) -> int:
+    """Reset steps live in 1..n (1 when the chain holds no complete thought)."""
+    return min(max(step or 1, 1), max(n_thoughts, 1))
+
+
+@dataclass
+class Reset:
+    """One reset: the failed parent, where it was cut, and the suffixes sampled from there."""
+
+    parent: Chain
+    n_thoughts: int
+    step: int  # e: thoughts 1..e-1 are the prefix, thought e is resampled
+    oracle_step: int  # the step checker's first erroneous thought, clamped like e
+    prefix_ids: list[int]
+    localization: Chain | None = None  # the SRPO call; counted as compute, never trained on
+    loc_fell_back: bool = False
+    suffixes: list[Chain] = field(default_factory=list)
+
+    @property
+    def deviation(self) -> int:
+        return self.step - self.oracle_step
+
+    @property
+    def clean_prefix(self) -> bool:
+        """The kept prefix holds no error: the reset is at or before the first error."""
+        return self.deviation <= 0
+
+
+@dataclass
+class PromptBuffer:
+    problem: Problem
+    drawn: list[Chain] = field(default_factory=list)  # every fresh chain, in draw order
+    base: list[Chain] = field(default_factory=list)  # group 1, or the fallback fresh group
+    parents: list[Chain] = field(default_factory=list)
+    resets: list[Reset] = field(default_factory=list)
+
+    @property
+    def fallback(self) -> bool:
+        return not self.parents
+
+
+def draw_fresh(model, tokenizer, problems: list[Problem], layout: str, max_draws: int,
+               settings: SamplingSettings, generator: torch.Generator) -> list[PromptBuffer]:
+    n_parents, _, n_base = LAYOUTS[layout]
+    buffers = [PromptBuffer(p) for p in problems]
+
+    def missing(b: PromptBuffer) -> int:
+        # Each draw fills at most one need, so drawing `missing` at once never over-draws.
+        need = max(n_base - len(b.base), 0) + max(n_parents - len(b.parents), 0)
+        return min(need, max_draws - len(b.drawn))
+
+    while todo := [(b, missing(b)) for b in buffers if missing(b) > 0]:
+        requests = [(prompt_ids(tokenizer, b.problem), []) for b, k in todo for _ in range(k)]
+        chains = iter(g[0] for g in sample_chains(model, tokenizer, requests, 1, settings, generator))
+        for b, k in todo:
+            for _ in range(k):
+                chain = next(chains)
+                b.drawn.append(chain)
+                if reward(b.problem, chain.text) == 0.0 and len(b.parents) < n_parents:
+                    b.parents.append(chain)
+                elif len(b.base) < n_base:
+                    b.base.append(chain)
+    for b in buffers:
+        if len(b.parents) < n_parents:  # not enough failures: plain GRPO-style fresh group
+            b.parents, b.base = [], b.drawn[:FALLBACK_GROUP]
+    return buffers
+
+
+def make_resets(buffers: list[PromptBuffer], steps: list[tuple[int, Chain | None, bool]],
+                delimiter: int) -> None:
+    """Attach a Reset to each parent; `steps` holds (e, localization call, fell back) per parent
+    in buffer order."""
+    pending = iter(steps)
+    for b in buffers:
+        for parent in b.parents:
+            step, loc, fell_back = next(pending)
+            ends = thought_ends(parent.response_ids, delimiter)
+            e = clamp_step(step, len(ends))
+            oracle = clamp_step(check_chain(b.problem, parent.text).first_error, len(ends))
+            prefix = parent.response_ids[:ends[e - 2]] if e > 1 else []
+            b.resets.append(Reset(parent, len(ends), e, oracle, prefix, loc, fell_back))
+
+
+def sample_suffixes(model, tokenizer, buffers: list[PromptBuffer], n: int, settings: SamplingSettings,
+                    generator: torch.Generator) -> None:
+    resets = [(b, r) for b in buffers for r in b.resets]
+    requests = [(prompt_ids(tokenizer, b.problem), r.prefix_ids) for b, r in resets]
+    for (_, r), group in zip(resets, sample_chains(model, tokenizer, requests, n, settings, generator)):
+        r.suffixes = group
+
+
+def thought_texts(tokenizer, response_ids: list[int], delimiter: int) -> list[str]:
+    """The complete thoughts of a response, from its delimiter tokens (not from decoded text)."""
+    ends = [0] + thought_ends(response_ids, delimiter)
+    return [tokenizer.decode(response_ids[a:b - 1]) for a, b in zip(ends, ends[1:])]
+
+
+# --- reset selectors: (problem, parent) -> (e, localization call or None, fell back) ----------
+
+class RandomSelector:
+    """RRPO: e uniform in 1..n, drawn from the run's generator (so resuming replays it)."""
+
+    def __init__(self, delimiter: int, generator: torch.Generator):
+        self.delimiter, self.generator = delimiter, generator
+
+    def select(self, items: list[tuple[Problem, Chain]]) -> list[tuple[int, Chain | None, bool]]:
+        out = []
+        for _, parent in items:
+            n = max(len(thought_ends(parent.response_ids, self.delimiter)), 1)
+            out.append((int(torch.randint(1, n + 1, (1,), generator=self.generator)), None, False))
+        return out
+
+
+class OracleSelector:
+    """CPI-CARO's improvability oracle, here exact: the step checker's first erroneous thought."""
+
+    def select(self, items: list[tuple[Problem, Chain]]) -> list[tuple[int, Chain | None, bool]]:
+        return [(check_chain(problem, parent.text).first_error or 1, None, False) for problem, parent in items]
+
+
+class SelfSelector:
+    """SRPO: one localization call to the current policy per parent (batched); parse failures and
+    the answer 0 fall back to e = 1."""
+
+    def __init__(self, model, tokenizer, delimiter: int, settings: SamplingSettings,
+                 generator: torch.Generator):
+        self.model, self.tokenizer, self.delimiter = model, tokenizer, delimiter
+        self.settings, self.generator = settings, generator
+
+    def select(self, items: list[tuple[Problem, Chain]]) -> list[tuple[int, Chain | None, bool]]:
+        thoughts = [thought_texts(self.tokenizer, parent.response_ids, self.delimiter) for _, parent in items]
+        requests = [(localization_prompt_ids(self.tokenizer, problem.prompt, t), [])
+                    for (problem, _), t in zip(items, thoughts)]
+        calls = [g[0] for g in sample_chains(self.model, self.tokenizer, requests, 1, self.settings,
+                                             self.generator)]
+        out = []
+        for call, t in zip(calls, thoughts):
+            step, fell_back = parse_localized_step(call.text, max(len(t), 1))
+            out.append((step, call, fell_back))
+        return out

@@ -1,0 +1,146 @@
+"""The reset buffer: draw rule, fallback, prefixes cut at thought boundaries, selectors, accounting."""
+
+import random
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import resetrl.resets as resets
+from resetrl.arms import ResetArm
+from resetrl.resets import (
+    OracleSelector,
+    RandomSelector,
+    clamp_step,
+    draw_fresh,
+    make_resets,
+    thought_ends,
+    thought_texts,
+)
+from resetrl.rollout import Chain, SamplingSettings
+from resetrl.task import THOUGHT_END, Problem, check_chain, corrupt_chain
+
+PROBLEM = Problem("p", 13, (("*", 3), ("*", 2), ("-", 13), ("-", 3)), 62)
+SETTINGS = SamplingSettings(0.7, 0.95, 8, 32, 16)
+
+
+def wrong_chain(at: int = 2) -> str:
+    return corrupt_chain(PROBLEM, random.Random(0), at=at)[0]
+
+
+class ScriptedSampler:
+    """Stands in for sample_chains: returns scripted responses per prompt, in draw order."""
+
+    def __init__(self, tokenizer, outcomes: list[bool]):
+        self.tokenizer, self.outcomes, self.calls = tokenizer, iter(outcomes), 0
+
+    def __call__(self, model, tokenizer, requests, n, settings, generator=None):
+        self.calls += 1
+        groups = []
+        for prompt, prefix in requests:
+            group = []
+            for _ in range(n):
+                text = PROBLEM.solution if (prefix or next(self.outcomes)) else wrong_chain()
+                ids = tokenizer.encode(text, add_special_tokens=False)
+                gen = ids[len(prefix):] if prefix else ids
+                group.append(Chain(prompt, prefix, gen, [0.0] * len(gen), len(gen), "answer", text))
+            groups.append(group)
+        return groups
+
+
+@pytest.fixture()
+def scripted(monkeypatch, tokenizer):
+    def install(outcomes):
+        sampler = ScriptedSampler(tokenizer, outcomes)
+        monkeypatch.setattr(resets, "sample_chains", sampler)
+        return sampler
+    return install
+
+
+def test_first_failure_is_the_parent_and_others_fill_the_base(scripted, tokenizer):
+    scripted([True, False, True, True, False, True, True])
+    (b,) = draw_fresh(None, tokenizer, [PROBLEM], "1x4", 12, SETTINGS, None)
+    assert len(b.drawn) == 5  # 4 base + 1 parent; the second failure joins the base group
+    assert b.parents == [b.drawn[1]]
+    assert b.base == [b.drawn[0], b.drawn[2], b.drawn[3], b.drawn[4]]
+    assert not b.fallback
+
+
+def test_no_failure_in_max_draws_falls_back_to_eight_fresh_chains(scripted, tokenizer):
+    scripted([True] * 12)
+    (b,) = draw_fresh(None, tokenizer, [PROBLEM], "1x4", 12, SETTINGS, None)
+    assert len(b.drawn) == 12
+    assert b.fallback and b.parents == []
+    assert b.base == b.drawn[:8]
+
+
+def test_two_parents_layout_has_no_base_group(scripted, tokenizer):
+    scripted([False, True, True, False])
+    (b,) = draw_fresh(None, tokenizer, [PROBLEM], "2x4", 12, SETTINGS, None)
+    assert len(b.drawn) == 4 and len(b.parents) == 2 and b.base == []
+
+
+def test_draws_never_exceed_the_one_at_a_time_rule(scripted, tokenizer):
+    scripted([True] * 3 + [False] + [True] * 20)
+    (b,) = draw_fresh(None, tokenizer, [PROBLEM], "1x4", 12, SETTINGS, None)
+    assert len(b.drawn) == 5  # sequentially: draws 1-3 base, 4 parent, 5 base -> done
+
+
+def test_prefix_is_the_parent_thoughts_before_the_reset_step(scripted, tokenizer):
+    scripted([False] + [True] * 4)
+    buffers = draw_fresh(None, tokenizer, [PROBLEM], "1x4", 12, SETTINGS, None)
+    make_resets(buffers, [(3, None, False)], thought_end_id := tokenizer.convert_tokens_to_ids(THOUGHT_END))
+    (r,) = buffers[0].resets
+    assert r.n_thoughts == 4 and r.step == 3 and r.oracle_step == 2
+    assert tokenizer.decode(r.prefix_ids) == THOUGHT_END.join(wrong_chain().split(THOUGHT_END)[:2]) + THOUGHT_END
+    assert r.deviation == 1 and not r.clean_prefix
+    make_resets(buffers, [(1, None, False)], thought_end_id)
+    assert buffers[0].resets[-1].prefix_ids == []  # e = 1: the reset group is a fresh group
+
+
+def test_clamp_step_keeps_steps_in_range():
+    assert clamp_step(None, 4) == 1 and clamp_step(0, 4) == 1 and clamp_step(9, 4) == 4 and clamp_step(3, 0) == 1
+
+
+@settings(max_examples=50, deadline=None)
+@given(n_thoughts=st.integers(0, 12), seed=st.integers(0, 1000))
+def test_random_selector_stays_in_range(tokenizer, n_thoughts, seed):
+    delimiter = tokenizer.convert_tokens_to_ids(THOUGHT_END)
+    parent = Chain([], [], [7, delimiter] * n_thoughts)
+    selector = RandomSelector(delimiter, torch.Generator().manual_seed(seed))
+    ((step, call, fell_back),) = selector.select([(PROBLEM, parent)])
+    assert 1 <= step <= max(n_thoughts, 1) and call is None and not fell_back
+
+
+@pytest.mark.parametrize("at", [1, 2, 3, 4])
+def test_oracle_selector_finds_the_known_first_error(at):
+    text, first = corrupt_chain(PROBLEM, random.Random(at), at=at)
+    ((step, _, _),) = OracleSelector().select([(PROBLEM, Chain([], [], [], text=text))])
+    assert step == first == at == check_chain(PROBLEM, text).first_error
+
+
+def test_thought_spans_come_from_delimiter_tokens(tokenizer):
+    ids = tokenizer.encode(PROBLEM.solution, add_special_tokens=False)
+    delimiter = tokenizer.convert_tokens_to_ids(THOUGHT_END)
+    assert len(thought_ends(ids, delimiter)) == 4
+    assert thought_texts(tokenizer, ids, delimiter) == PROBLEM.solution.split(THOUGHT_END)[:4]
+
+
+def test_token_accounting_counts_every_sampled_token(scripted, tokenizer, smoke_params):
+    scripted([True, False, True, True, True] + [True] * 12)
+    arm = ResetArm(None, tokenizer, smoke_params, smoke_params.arms["oracle"], torch.Generator())
+    collected = arm.collect([PROBLEM, PROBLEM], step=0)
+    solution = len(tokenizer.encode(PROBLEM.solution, add_special_tokens=False))
+    failed = len(tokenizer.encode(wrong_chain(), add_special_tokens=False))
+    base, reset, fallback = collected.groups
+    assert [g.kind for g in collected.groups] == ["base", "reset", "fresh"]
+    prefix = len(reset.chains[0].prefix_ids)
+    assert tokenizer.decode(reset.chains[0].prefix_ids) == wrong_chain().split(THOUGHT_END)[0] + THOUGHT_END
+    # 4 base + 1 parent for the first prompt; 12 correct draws (8 kept) for the second
+    assert collected.tokens == {"fresh": 16 * solution, "parent": failed, "suffix": 4 * (solution - prefix),
+                                "localization": 0, "prefix_reused": 4 * prefix}
+    assert reset.n_masked == [prefix] * 4 and base.n_masked == [0] * 4 and len(fallback.chains) == 8
+    assert collected.metrics["reset/rate"] == 0.5 and collected.metrics["loc/exact_match"] == 1.0
+    assert collected.metrics["reset/draws_per_prompt"] == (5 + 12) / 2
+    assert [r["reset_step"] for r in collected.records] == [2]
