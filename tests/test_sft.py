@@ -1,0 +1,49 @@
+"""The warm start's loss mixing and schedule."""
+
+import random
+
+import pytest
+import torch
+
+from resetrl.batch import pack_sequences, policy_logprobs_BT
+from resetrl.localization import localization_example
+from resetrl.losses import masked_mean
+from resetrl.sft import lr_at, mixed_sft_loss
+from resetrl.task import Problem
+
+PROBLEMS = [Problem("a", 13, (("*", 3), ("-", 4)), 35), Problem("b", 20, (("+", 7), ("*", 2), ("-", 5)), 49)]
+
+
+def rows_of(tokenizer):
+    encode = lambda text: tokenizer.encode(text, add_special_tokens=False)  # noqa: E731
+    solve = [(encode(p.prompt), encode(p.solution)) for p in PROBLEMS]
+    loc = [localization_example(tokenizer, p, random.Random(0))[:2] for p in PROBLEMS]
+    return solve, loc
+
+
+def task_mean(model, tokenizer, rows):
+    batch = pack_sequences([r[0] for r in rows], [r[1] for r in rows], [0] * len(rows), tokenizer.pad_token_id)
+    return -masked_mean(policy_logprobs_BT(model, batch), batch.mask_BT)
+
+
+def test_each_task_weighs_by_the_localization_fraction(tiny_model, tokenizer):
+    solve, loc = rows_of(tokenizer)
+    with torch.no_grad():
+        mixed = mixed_sft_loss(tiny_model, tokenizer, solve, loc, 0.25)
+        expected = 0.75 * task_mean(tiny_model, tokenizer, solve) + 0.25 * task_mean(tiny_model, tokenizer, loc)
+    assert mixed.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_without_localization_rows_the_loss_is_the_chain_token_mean(tiny_model, tokenizer):
+    solve, _ = rows_of(tokenizer)
+    with torch.no_grad():
+        assert mixed_sft_loss(tiny_model, tokenizer, solve, [], 0.0).item() == pytest.approx(
+            task_mean(tiny_model, tokenizer, solve).item(), rel=1e-6)
+
+
+def test_lr_warms_up_then_decays_to_a_tenth():
+    assert lr_at(0, 100, 1.0, 10) == pytest.approx(0.1)
+    assert lr_at(9, 100, 1.0, 10) == pytest.approx(1.0)
+    assert lr_at(10, 100, 1.0, 10) == pytest.approx(1.0)
+    assert lr_at(100, 100, 1.0, 10) == pytest.approx(0.1)
+    assert all(lr_at(s, 100, 1.0, 10) >= lr_at(s + 1, 100, 1.0, 10) for s in range(10, 100))
