@@ -80,20 +80,22 @@ def encode(tokenizer, texts):
     return [tokenizer.encode(t, add_special_tokens=False) for t in texts]
 
 
-PROMPTS = ["Compute left to right: 37 +48 *3\n", "Compute: 5\n", "Compute left to right: 12 -3 +4 *2\n"]
+PROMPTS = ["Compute left to right: 37 +48 *3\n", "Compute left to right: 5 +3\n",
+           "Compute left to right: 12 -3 +4 *2\n"]  # different lengths: the batch is left-padded
 
 
 def test_greedy_matches_hf_generate_with_left_padding(warm_start):
     model, tokenizer = load_policy(warm_start / "sft" / "model")
     s = settings(greedy=True, max_thoughts=4, max_thought_tokens=16)
     groups = sample_chains(model, tokenizer, [(p, []) for p in encode(tokenizer, PROMPTS)], 1, s)
+    compared = 0
     for prompt, (chain,) in zip(encode(tokenizer, PROMPTS), groups):
-        assert THOUGHT_END in chain.text, "the warm start should emit thoughts"
         ref = model.generate(torch.tensor([prompt]), attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
-                                  do_sample=False, max_new_tokens=chain.n_generated,
-                                  pad_token_id=tokenizer.pad_token_id)
+                             do_sample=False, max_new_tokens=chain.n_generated, pad_token_id=tokenizer.pad_token_id)
         generated = ref[0, len(prompt):].tolist()
-        assert generated[:len(chain.gen_ids)] == chain.gen_ids
+        assert generated[:len(chain.gen_ids)] == chain.gen_ids  # kept tokens (an overflow is cut)
+        compared += len(chain.gen_ids)
+    assert compared >= 10, "the comparison must cover real tokens"
 
 
 def test_sampling_logprobs_equal_a_fresh_forward_pass(tiny_model, tokenizer):
