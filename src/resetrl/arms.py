@@ -93,8 +93,7 @@ class ResetArm:
                                          [0] * len(b.base)))
             for r in b.resets:
                 masked = len(r.prefix_ids) if self.arm.mask_prefix else 0
-                groups.append(TrainGroup("reset", r.suffixes, rewards_of(b.problem, r.suffixes),
-                                         [masked] * len(r.suffixes)))
+                groups.append(TrainGroup("reset", r.suffixes, r.suffix_rewards_G, [masked] * len(r.suffixes)))
         for g in groups:  # per-group z-score with population std; no signal in a constant group
             g.adv_G = group_zscore_G(g.rewards_G, unbiased=False, min_std=1e-8)
         resets = [(b, r) for b in buffers for r in b.resets]
@@ -108,7 +107,7 @@ class ResetArm:
         }
         records = [{"step": step, "problem": b.problem.id, "n_thoughts": r.n_thoughts, "reset_step": r.step,
                     "oracle_step": r.oracle_step, "deviation": r.deviation, "clean_prefix": r.clean_prefix,
-                    "loc_fell_back": r.loc_fell_back, "suffix_rewards": rewards_of(b.problem, r.suffixes).tolist()}
+                    "loc_fell_back": r.loc_fell_back, "suffix_rewards": r.suffix_rewards_G.tolist()}
                    for b, r in resets]
         return Collected(groups, tokens, reset_metrics(buffers, self.arm.selector), records)
 
@@ -120,22 +119,21 @@ def _mean(values) -> float | None:
 
 def reset_metrics(buffers, selector: str) -> dict[str, float]:
     resets = [(b, r) for b in buffers for r in b.resets]
-    suffix_ok = {id(r): rewards_of(b.problem, r.suffixes) for b, r in resets}
     m = {
         "reset/rate": _mean(not b.fallback for b in buffers),
         "reset/fallback_rate": _mean(b.fallback for b in buffers),
         "reset/draws_per_prompt": _mean(len(b.drawn) for b in buffers),
         "reset/step_mean": _mean(r.step for _, r in resets),
         "reset/step_frac_mean": _mean(r.step / max(r.n_thoughts, 1) for _, r in resets),
-        "reset/suffix_correct_rate": _mean(float(suffix_ok[id(r)].mean()) for _, r in resets),
-        "reset/suffix_group_pass": _mean(float(suffix_ok[id(r)].max()) for _, r in resets),
+        "reset/suffix_correct_rate": _mean(float(r.suffix_rewards_G.mean()) for _, r in resets),
+        "reset/suffix_group_pass": _mean(float(r.suffix_rewards_G.max()) for _, r in resets),
         "reset/suffix_tokens_mean": _mean(c.n_generated for _, r in resets for c in r.suffixes),
         "loc/exact_match": _mean(r.deviation == 0 for _, r in resets),
         "loc/deviation_mean": _mean(r.deviation for _, r in resets),
         "loc/clean_prefix_rate": _mean(r.clean_prefix for _, r in resets),
     }
     for name, clean in (("clean", True), ("erroneous", False)):
-        subset = [suffix_ok[id(r)] for _, r in resets if r.clean_prefix == clean]
+        subset = [r.suffix_rewards_G for _, r in resets if r.clean_prefix == clean]
         m[f"reset/suffix_correct_rate_{name}"] = _mean(float(s.mean()) for s in subset)
         m[f"reset/suffix_group_pass_{name}"] = _mean(float(s.max()) for s in subset)
     if selector == "self":

@@ -46,6 +46,7 @@ class Reset:
     localization: Chain | None = None  # the SRPO call; counted as compute, never trained on
     loc_fell_back: bool = False
     suffixes: list[Chain] = field(default_factory=list)
+    suffix_rewards_G: torch.Tensor | None = None  # scored once, shared by training and metrics
 
     @property
     def deviation(self) -> int:
@@ -116,8 +117,9 @@ def sample_suffixes(model, tokenizer, buffers: list[PromptBuffer], n: int, setti
                     generator: torch.Generator) -> None:
     resets = [(b, r) for b in buffers for r in b.resets]
     requests = [(prompt_ids(tokenizer, b.problem), r.prefix_ids) for b, r in resets]
-    for (_, r), group in zip(resets, sample_chains(model, tokenizer, requests, n, settings, generator)):
+    for (b, r), group in zip(resets, sample_chains(model, tokenizer, requests, n, settings, generator)):
         r.suffixes = group
+        r.suffix_rewards_G = torch.tensor([reward(b.problem, c.text) for c in group])
 
 
 def thought_texts(tokenizer, response_ids: list[int], delimiter: int) -> list[str]:

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 import torch
 from transformers import DynamicCache
 
-from resetrl.task import THOUGHT_END
 from resetrl.tokenizer import thought_end_id
 
 BOXED = "\\boxed{"
@@ -76,8 +75,7 @@ class _StopRules:
 
     def __init__(self, chain: Chain, settings: SamplingSettings, tokenizer, thought_end: int):
         self.chain, self.s, self.tok, self.thought_end = chain, settings, tokenizer, thought_end
-        prefix_text = tokenizer.decode(chain.prefix_ids)
-        self.thoughts = prefix_text.count(THOUGHT_END)
+        self.thoughts = chain.prefix_ids.count(thought_end)  # thoughts are delimiter tokens, as in resets
         self.thought_start = len(chain.gen_ids)  # index in gen_ids where the open thought starts
         self.response_len = len(chain.prefix_ids)
 
