@@ -31,7 +31,7 @@ def tokenizer():
 
 @pytest.fixture()
 def tiny_model(tokenizer):
-    cfg = ModelConfig(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64,
+    cfg = ModelConfig(hidden_size=32, num_layers=2, num_heads=1, intermediate_size=64,
                       max_position_embeddings=512, init_seed=0)
     return build_model(cfg, tokenizer).eval()
 

@@ -7,7 +7,6 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import resetrl.resets as resets
 from resetrl.arms import ResetArm
 from resetrl.resets import (
     OracleSelector,
@@ -15,10 +14,9 @@ from resetrl.resets import (
     clamp_step,
     draw_fresh,
     make_resets,
-    thought_ends,
     thought_texts,
 )
-from resetrl.rollout import Chain, SamplingSettings
+from resetrl.rollout import Chain, RolloutEngine, SamplingSettings
 from resetrl.task import THOUGHT_END, Problem, check_chain, corrupt_chain
 
 PROBLEM = Problem("p", 13, (("*", 3), ("*", 2), ("-", 13), ("-", 3)), 62)
@@ -29,38 +27,32 @@ def wrong_chain(at: int = 2) -> str:
     return corrupt_chain(PROBLEM, random.Random(0), at=at)[0]
 
 
-class ScriptedSampler:
-    """Stands in for sample_chains: returns scripted responses per prompt, in draw order."""
+class ScriptedEngine(RolloutEngine):
+    """Stands in for a rollout engine: scripted responses per prompt, in draw order."""
 
     def __init__(self, tokenizer, outcomes: list[bool]):
-        self.tokenizer, self.outcomes, self.calls = tokenizer, iter(outcomes), 0
+        super().__init__(tokenizer)
+        self.outcomes, self.calls = iter(outcomes), 0
 
-    def __call__(self, model, tokenizer, requests, n, settings, generator=None):
+    def _sample(self, groups, settings, generator):
         self.calls += 1
-        groups = []
-        for prompt, prefix in requests:
-            group = []
-            for _ in range(n):
-                text = PROBLEM.solution if (prefix or next(self.outcomes)) else wrong_chain()
-                ids = tokenizer.encode(text, add_special_tokens=False)
-                gen = ids[len(prefix):] if prefix else ids
-                group.append(Chain(prompt, prefix, gen, [0.0] * len(gen), len(gen), "answer", text))
-            groups.append(group)
-        return groups
+        for group in groups:
+            for chain in group:
+                text = PROBLEM.solution if (chain.prefix_ids or next(self.outcomes)) else wrong_chain()
+                ids = self.tokenizer.encode(text, add_special_tokens=False)
+                chain.gen_ids = ids[len(chain.prefix_ids):]
+                chain.gen_logprobs, chain.finish = [0.0] * len(chain.gen_ids), "answer"
+                chain.n_generated = len(chain.gen_ids)
 
 
 @pytest.fixture()
-def scripted(monkeypatch, tokenizer):
-    def install(outcomes):
-        sampler = ScriptedSampler(tokenizer, outcomes)
-        monkeypatch.setattr(resets, "sample_chains", sampler)
-        return sampler
-    return install
+def scripted(tokenizer):
+    return lambda outcomes: ScriptedEngine(tokenizer, outcomes)
 
 
 def test_first_failure_is_the_parent_and_others_fill_the_base(scripted, tokenizer):
-    scripted([True, False, True, True, False, True, True])
-    (b,) = draw_fresh(None, tokenizer, [PROBLEM], "1x4", 12, SETTINGS, None)
+    engine = scripted([True, False, True, True, False, True, True])
+    (b,) = draw_fresh(engine, [PROBLEM], "1x4", 12, SETTINGS, None)
     assert len(b.drawn) == 5  # 4 base + 1 parent; the second failure joins the base group
     assert b.parents == [b.drawn[1]]
     assert b.base == [b.drawn[0], b.drawn[2], b.drawn[3], b.drawn[4]]
@@ -68,34 +60,34 @@ def test_first_failure_is_the_parent_and_others_fill_the_base(scripted, tokenize
 
 
 def test_no_failure_in_max_draws_falls_back_to_eight_fresh_chains(scripted, tokenizer):
-    scripted([True] * 12)
-    (b,) = draw_fresh(None, tokenizer, [PROBLEM], "1x4", 12, SETTINGS, None)
+    engine = scripted([True] * 12)
+    (b,) = draw_fresh(engine, [PROBLEM], "1x4", 12, SETTINGS, None)
     assert len(b.drawn) == 12
     assert b.fallback and b.parents == []
     assert b.base == b.drawn[:8]
 
 
 def test_two_parents_layout_has_no_base_group(scripted, tokenizer):
-    scripted([False, True, True, False])
-    (b,) = draw_fresh(None, tokenizer, [PROBLEM], "2x4", 12, SETTINGS, None)
+    engine = scripted([False, True, True, False])
+    (b,) = draw_fresh(engine, [PROBLEM], "2x4", 12, SETTINGS, None)
     assert len(b.drawn) == 4 and len(b.parents) == 2 and b.base == []
 
 
 def test_draws_never_exceed_the_one_at_a_time_rule(scripted, tokenizer):
-    scripted([True] * 3 + [False] + [True] * 20)
-    (b,) = draw_fresh(None, tokenizer, [PROBLEM], "1x4", 12, SETTINGS, None)
+    engine = scripted([True] * 3 + [False] + [True] * 20)
+    (b,) = draw_fresh(engine, [PROBLEM], "1x4", 12, SETTINGS, None)
     assert len(b.drawn) == 5  # sequentially: draws 1-3 base, 4 parent, 5 base -> done
 
 
 def test_prefix_is_the_parent_thoughts_before_the_reset_step(scripted, tokenizer):
-    scripted([False] + [True] * 4)
-    buffers = draw_fresh(None, tokenizer, [PROBLEM], "1x4", 12, SETTINGS, None)
-    make_resets(buffers, [(3, None, False)], thought_end_id := tokenizer.convert_tokens_to_ids(THOUGHT_END))
+    engine = scripted([False] + [True] * 4)
+    buffers = draw_fresh(engine, [PROBLEM], "1x4", 12, SETTINGS, None)
+    make_resets(buffers, [(3, None, False)])
     (r,) = buffers[0].resets
     assert r.n_thoughts == 4 and r.step == 3 and r.oracle_step == 2
     assert tokenizer.decode(r.prefix_ids) == THOUGHT_END.join(wrong_chain().split(THOUGHT_END)[:2]) + THOUGHT_END
     assert r.deviation == 1 and not r.clean_prefix
-    make_resets(buffers, [(1, None, False)], thought_end_id)
+    make_resets(buffers, [(1, None, False)])
     assert buffers[0].resets[-1].prefix_ids == []  # e = 1: the reset group is a fresh group
 
 
@@ -107,8 +99,8 @@ def test_clamp_step_keeps_steps_in_range():
 @given(n_thoughts=st.integers(0, 12), seed=st.integers(0, 1000))
 def test_random_selector_stays_in_range(tokenizer, n_thoughts, seed):
     delimiter = tokenizer.convert_tokens_to_ids(THOUGHT_END)
-    parent = Chain([], [], [7, delimiter] * n_thoughts)
-    selector = RandomSelector(delimiter, torch.Generator().manual_seed(seed))
+    parent = Chain([], [], [7, delimiter] * n_thoughts, thought_ends=[2 * (i + 1) for i in range(n_thoughts)])
+    selector = RandomSelector(torch.Generator().manual_seed(seed))
     ((step, call, fell_back),) = selector.select([(PROBLEM, parent)])
     assert 1 <= step <= max(n_thoughts, 1) and call is None and not fell_back
 
@@ -120,16 +112,16 @@ def test_oracle_selector_finds_the_known_first_error(at):
     assert step == first == at == check_chain(PROBLEM, text).first_error
 
 
-def test_thought_spans_come_from_delimiter_tokens(tokenizer):
-    ids = tokenizer.encode(PROBLEM.solution, add_special_tokens=False)
-    delimiter = tokenizer.convert_tokens_to_ids(THOUGHT_END)
-    assert len(thought_ends(ids, delimiter)) == 4
-    assert thought_texts(tokenizer, ids, delimiter) == PROBLEM.solution.split(THOUGHT_END)[:4]
+def test_thought_spans_come_from_delimiter_tokens(scripted, tokenizer):
+    ((chain,),) = scripted([True]).generate([([1], [])], 1, SETTINGS)
+    assert chain.response_ids == tokenizer.encode(PROBLEM.solution, add_special_tokens=False)
+    assert len(chain.thought_ends) == 4
+    assert thought_texts(tokenizer, chain) == PROBLEM.solution.split(THOUGHT_END)[:4]
 
 
 def test_token_accounting_counts_every_sampled_token(scripted, tokenizer, smoke_params):
-    scripted([True, False, True, True, True] + [True] * 12)
-    arm = ResetArm(None, tokenizer, smoke_params, smoke_params.arms["oracle"], torch.Generator())
+    engine = scripted([True, False, True, True, True] + [True] * 12)
+    arm = ResetArm(engine, smoke_params, smoke_params.arms["oracle"], torch.Generator())
     collected = arm.collect([PROBLEM, PROBLEM], step=0)
     solution = len(tokenizer.encode(PROBLEM.solution, add_special_tokens=False))
     failed = len(tokenizer.encode(wrong_chain(), add_special_tokens=False))

@@ -1,93 +1,100 @@
-"""The sampler: equivalence with HF generate and a fresh forward pass, stop rules, budgets."""
+"""Rollout engines: one correctness contract for every backend (greedy equivalence with HF generate,
+log-prob equality with a fresh forward pass, stop rules, budgets that include the prefix, seeded
+determinism, one prefill per group), exact stop rules on scripted tokens, and vLLM weight sync.
 
-from types import SimpleNamespace
+The vLLM cases run where vLLM is installed (CI: its own environment, `pytest -m vllm`) and are
+skipped with the reason elsewhere."""
+
+import importlib.util
 
 import pytest
 import torch
 
+import resetrl.sampler as sampler
 from resetrl.batch import pack_sequences, policy_logprobs_BT
 from resetrl.model import load_policy
-from resetrl.rollout import SamplingSettings, sample_chains
+from resetrl.rollout import BOXED, SamplingSettings, make_engine
+from resetrl.sampler import TorchEngine
 from resetrl.task import THOUGHT_END
+from resetrl.vllm_engine import _ChainState
+
+HAS_VLLM = importlib.util.find_spec("vllm") is not None
+needs_vllm = pytest.mark.skipif(not HAS_VLLM, reason="vLLM is not installed here (its tests run in CI's vLLM "
+                                                     "environment: pytest -m vllm)")
+ENGINES = ["torch", pytest.param("vllm", marks=[pytest.mark.vllm, needs_vllm])]
+PROMPTS = ["Compute left to right: 37 +48 *3\n", "Compute left to right: 5 +3\n",
+           "Compute left to right: 12 -3 +4 *2\n"]  # different lengths
 
 
 def settings(**kw):
-    base = dict(temperature=0.7, top_p=0.95, max_thoughts=4, max_thought_tokens=8, batch_size=8)
+    base = dict(temperature=0.7, top_p=0.95, max_thoughts=4, max_thought_tokens=16, batch_size=8)
     return SamplingSettings(**{**base, **kw})
-
-
-class ScriptedModel(torch.nn.Module):
-    """Greedy-decodes a fixed token script: call k (after the prefill) emits script[k]."""
-
-    def __init__(self, script: list[int], vocab: int):
-        super().__init__()
-        self.script, self.vocab, self.calls = script, vocab, 0
-
-    def forward(self, input_ids, **_):
-        logits = torch.zeros(input_ids.shape[0], input_ids.shape[1], self.vocab)
-        logits[:, -1, self.script[min(self.calls, len(self.script) - 1)]] = 10.0
-        self.calls += 1
-        return SimpleNamespace(logits=logits)
-
-
-def run_script(tokenizer, text: str, prefix: str = "", **kw):
-    ids = tokenizer.encode(text, add_special_tokens=False)
-    model = ScriptedModel(ids, len(tokenizer))
-    prompt = tokenizer.encode("Q\n", add_special_tokens=False)
-    prefix_ids = tokenizer.encode(prefix, add_special_tokens=False)
-    return sample_chains(model, tokenizer, [(prompt, prefix_ids)], 1, settings(greedy=True, **kw))[0][0]
-
-
-def test_chain_ends_at_the_thought_holding_boxed(tokenizer):
-    chain = run_script(tokenizer, f"1+2=3{THOUGHT_END}3+1=4 \\boxed{{4}}{THOUGHT_END}9+9=18{THOUGHT_END}",
-                       max_thought_tokens=16)
-    assert chain.finish == "answer"
-    assert chain.text == f"1+2=3{THOUGHT_END}3+1=4 \\boxed{{4}}{THOUGHT_END}"
-    assert chain.n_generated == len(chain.gen_ids) == len(chain.gen_logprobs)
-
-
-def test_chain_stops_at_max_thoughts(tokenizer):
-    chain = run_script(tokenizer, f"ab{THOUGHT_END}" * 10, max_thoughts=3)
-    assert chain.finish == "max_thoughts"
-    assert chain.text == f"ab{THOUGHT_END}" * 3
-
-
-def test_overflowing_thought_is_cut_back_but_counted(tokenizer):
-    chain = run_script(tokenizer, f"ab{THOUGHT_END}cdefghijkl", max_thought_tokens=4)
-    assert chain.finish == "overflow"
-    assert chain.text == f"ab{THOUGHT_END}"
-    assert chain.n_generated == 3 + 4  # the four cut tokens were generated, so they count
-    assert len(chain.gen_logprobs) == len(chain.gen_ids) == 3
-
-
-def test_budgets_include_the_prefix(tokenizer):
-    prefix = f"x{THOUGHT_END}y{THOUGHT_END}"
-    chain = run_script(tokenizer, f"z{THOUGHT_END}" * 5, prefix=prefix, max_thoughts=3)
-    assert chain.finish == "max_thoughts"
-    assert chain.text == prefix + f"z{THOUGHT_END}"
-    assert chain.response_ids[:len(chain.prefix_ids)] == chain.prefix_ids
-    assert chain.n_generated == 2  # prefix tokens are reused, not generated
-
-
-def test_chain_stops_when_next_thought_could_overflow_budget(tokenizer):
-    # budget 2 * 8 = 16 tokens; after a 10-token thought, 10 + 8 > 16 -> stop
-    chain = run_script(tokenizer, f"123456789{THOUGHT_END}" * 3, max_thoughts=2, max_thought_tokens=8)
-    assert chain.finish in {"budget", "overflow"}
-    assert chain.text.count(THOUGHT_END) <= 1
 
 
 def encode(tokenizer, texts):
     return [tokenizer.encode(t, add_special_tokens=False) for t in texts]
 
 
-PROMPTS = ["Compute left to right: 37 +48 *3\n", "Compute left to right: 5 +3\n",
-           "Compute left to right: 12 -3 +4 *2\n"]  # different lengths: the batch is left-padded
+class _Rollout:
+    """Engine settings as params.yaml `rollout` gives them."""
+
+    def __init__(self, engine: str):
+        self.engine, self.vllm_gpu_memory_utilization, self.batch_size = engine, 0.3, 8
 
 
-def test_greedy_matches_hf_generate_with_left_padding(warm_start):
-    model, tokenizer = load_policy(warm_start / "sft" / "model")
+@pytest.fixture(scope="module")
+def policy(warm_start):
+    """The warm-started smoke policy: it writes thoughts, answers and EOS, so stop rules fire."""
+    return load_policy(warm_start / "sft" / "model")
+
+
+@pytest.fixture(scope="module")
+def engines(policy):
+    made = {}
+
+    def get(name):
+        if name not in made:
+            made[name] = make_engine(_Rollout(name), *policy)
+        return made[name]
+    yield get
+    for engine in made.values():
+        engine.close()
+
+
+# --- the contract, for every engine --------------------------------------------------------------
+
+def check_stop_rules(chain, s: SamplingSettings, tokenizer):
+    """The chain obeys the paper's rules: budgets include the prefix, no thought overflows, and
+    the finish reason matches what the chain holds."""
+    delimiter = tokenizer.convert_tokens_to_ids(THOUGHT_END)
+    ids = chain.response_ids
+    assert ids[:len(chain.prefix_ids)] == chain.prefix_ids
+    assert len(ids) <= s.response_budget
+    assert chain.thought_ends == [i + 1 for i, t in enumerate(ids) if t == delimiter]
+    starts = [0] + chain.thought_ends
+    thoughts = [ids[a:b] for a, b in zip(starts, starts[1:])]
+    assert all(len(t) <= s.max_thought_tokens for t in thoughts)
+    assert len(thoughts) <= s.max_thoughts
+    texts = [tokenizer.decode(t) for t in thoughts]
+    assert not any(BOXED in t for t in texts[:-1]), "a chain goes on after its answer thought"
+    assert len(chain.gen_ids) == len(chain.gen_logprobs) <= chain.n_generated
+    if chain.finish == "answer":
+        assert BOXED in texts[-1] and ids[-1] == delimiter
+    elif chain.finish == "max_thoughts":
+        assert len(thoughts) == s.max_thoughts and ids[-1] == delimiter
+    elif chain.finish == "eos":
+        assert ids[-1] == tokenizer.eos_token_id
+    elif chain.finish == "overflow":
+        assert chain.n_generated > len(chain.gen_ids) and (not ids or ids[-1] == delimiter)
+    else:
+        assert chain.finish == "budget" and len(ids) + s.max_thought_tokens > s.response_budget
+
+
+@pytest.mark.parametrize("name", ENGINES)
+def test_greedy_matches_hf_generate(engines, policy, name):
+    model, tokenizer = policy
     s = settings(greedy=True, max_thoughts=4, max_thought_tokens=16)
-    groups = sample_chains(model, tokenizer, [(p, []) for p in encode(tokenizer, PROMPTS)], 1, s)
+    groups = engines(name).generate([(p, []) for p in encode(tokenizer, PROMPTS)], 1, s)
     compared = 0
     for prompt, (chain,) in zip(encode(tokenizer, PROMPTS), groups):
         ref = model.generate(torch.tensor([prompt]), attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
@@ -98,36 +105,240 @@ def test_greedy_matches_hf_generate_with_left_padding(warm_start):
     assert compared >= 10, "the comparison must cover real tokens"
 
 
-def test_sampling_logprobs_equal_a_fresh_forward_pass(tiny_model, tokenizer):
-    s = settings(max_thoughts=3, max_thought_tokens=12)
-    gen = torch.Generator().manual_seed(3)
-    groups = sample_chains(tiny_model, tokenizer, [(p, []) for p in encode(tokenizer, PROMPTS)], 2, s, gen)
+@pytest.mark.parametrize("name", ENGINES)
+def test_sampling_logprobs_equal_a_fresh_forward_pass(engines, policy, name):
+    model, tokenizer = policy
+    prefix = tokenizer.encode(f"37+48=85{THOUGHT_END}", add_special_tokens=False)
+    requests = [(p, []) for p in encode(tokenizer, PROMPTS)] + [(encode(tokenizer, PROMPTS[:1])[0], prefix)]
+    groups = engines(name).generate(requests, 3, settings(), torch.Generator().manual_seed(3))
     chains = [c for g in groups for c in g]
-    batch = pack_sequences([c.prompt_ids for c in chains], [c.response_ids for c in chains],
-                           [0] * len(chains), tokenizer.pad_token_id)
+    batch = pack_sequences([c.prompt_ids for c in chains], [c.response_ids for c in chains], [0] * len(chains),
+                           tokenizer.pad_token_id, [c.gen_logprobs for c in chains])
     with torch.no_grad():
-        logp_BT = policy_logprobs_BT(tiny_model, batch, s.temperature)
-    for i, c in enumerate(chains):
-        start = len(c.prompt_ids) - 1
-        fresh = logp_BT[i, start:start + len(c.gen_ids)]
-        torch.testing.assert_close(fresh, torch.tensor(c.gen_logprobs), atol=1e-4, rtol=1e-4)
-        assert batch.mask_BT[i].sum() == len(c.gen_ids)
+        logp_BT = policy_logprobs_BT(model, batch)
+    assert batch.sampled_BT.sum() == sum(len(c.gen_ids) for c in chains) >= 20
+    gap_BT = (logp_BT - batch.sampled_logp_BT).abs() * batch.sampled_BT
+    assert float(gap_BT.max()) < 1e-4
 
 
-def test_seeded_sampling_is_deterministic(tiny_model, tokenizer):
-    s = settings()
+@pytest.mark.parametrize("name", ENGINES)
+def test_sampled_chains_obey_the_stop_rules_and_budgets(engines, policy, name):
+    _, tokenizer = policy
+    prefix = tokenizer.encode(f"37+48=85{THOUGHT_END}85*3=255{THOUGHT_END}", add_special_tokens=False)
+    prompts = encode(tokenizer, PROMPTS)
+    for s in (settings(), settings(max_thoughts=3, max_thought_tokens=10), settings(max_thoughts=2)):
+        groups = engines(name).generate([(p, []) for p in prompts] + [(prompts[0], prefix)], 4, s,
+                                        torch.Generator().manual_seed(0))
+        for group in groups:
+            for chain in group:
+                check_stop_rules(chain, s, tokenizer)
+        suffixes = groups[-1]
+        assert all(c.response_ids[:len(prefix)] == prefix for c in suffixes)
+        assert all(c.n_generated <= s.response_budget - len(prefix) for c in suffixes)
+
+
+@pytest.mark.parametrize("name", ENGINES)
+def test_seeded_sampling_is_deterministic(engines, policy, name):
+    _, tokenizer = policy
     req = [(p, []) for p in encode(tokenizer, PROMPTS)]
-    a = sample_chains(tiny_model, tokenizer, req, 3, s, torch.Generator().manual_seed(7))
-    b = sample_chains(tiny_model, tokenizer, req, 3, s, torch.Generator().manual_seed(7))
-    c = sample_chains(tiny_model, tokenizer, req, 3, s, torch.Generator().manual_seed(8))
-    ids = lambda groups: [ch.gen_ids for g in groups for ch in g]  # noqa: E731
-    assert ids(a) == ids(b)
-    assert ids(a) != ids(c)
+    run = lambda seed: [c.gen_ids for g in engines(name).generate(  # noqa: E731
+        req, 3, settings(), torch.Generator().manual_seed(seed)) for c in g]
+    assert run(7) == run(7)
+    assert run(7) != run(8)
 
 
-@pytest.mark.parametrize("batch_size", [1, 4])
-def test_batching_does_not_change_greedy_output(tiny_model, tokenizer, batch_size):
+@pytest.mark.parametrize("name", ENGINES)
+def test_a_group_prefills_its_shared_context_once(engines, policy, name):
+    _, tokenizer = policy
+    prompt = encode(tokenizer, PROMPTS[:1])[0]
+    prefix = tokenizer.encode(f"37+48=85{THOUGHT_END}", add_special_tokens=False)
+    (group,) = engines(name).generate([(prompt, prefix)], 4, settings(), torch.Generator().manual_seed(0))
+    first_round = len(prompt) + len(prefix)
+    assert 0 < group[0].n_prefilled
+    if name == "torch":
+        assert [c.n_prefilled for c in group] == [first_round, 0, 0, 0]
+        assert all(c.n_reused == len(prefix) for c in group)
+
+
+@pytest.mark.vllm
+@needs_vllm
+def test_vllm_and_torch_engines_agree_greedily(engines, policy):
+    _, tokenizer = policy
     req = [(p, []) for p in encode(tokenizer, PROMPTS)]
-    one = sample_chains(tiny_model, tokenizer, req, 1, settings(greedy=True, batch_size=1))
-    many = sample_chains(tiny_model, tokenizer, req, 1, settings(greedy=True, batch_size=batch_size))
+    s = settings(greedy=True)
+    assert [g[0].gen_ids for g in engines("vllm").generate(req, 1, s)] == \
+        [g[0].gen_ids for g in engines("torch").generate(req, 1, s)]
+
+
+# --- weight sync ---------------------------------------------------------------------------------
+
+@pytest.mark.vllm
+@needs_vllm
+def test_vllm_samples_from_new_weights_after_sync_and_resets_the_prefix_cache(warm_start):
+    model, tokenizer = load_policy(warm_start / "sft" / "model")
+    engine = make_engine(_Rollout("vllm"), model, tokenizer)
+    reference = TorchEngine(model, tokenizer)  # shares the trainer's weights: the ground truth
+    req = [(p, []) for p in encode(tokenizer, PROMPTS)]
+    s = SamplingSettings.for_free_text(0.0, 1.0, 24, 8)
+    greedy = lambda e: [g[0].gen_ids for g in e.generate(req, 1, s)]  # noqa: E731
+    before = greedy(engine)
+    assert before == greedy(reference)
+    model.lm_head.weight.grad = torch.randn_like(model.lm_head.weight)  # tied to the embedding
+    torch.optim.SGD(model.parameters(), lr=0.5).step()
+    after_trainer = greedy(reference)
+    assert after_trainer != before, "the step must change the greedy output for the test to mean anything"
+    engine.sync_weights(model)
+    assert engine.cache_resets == 1
+    assert greedy(engine) == after_trainer
+    chains = [g[0] for g in engine.generate(req, 1, s)]
+    batch = pack_sequences([c.prompt_ids for c in chains], [c.response_ids for c in chains], [0] * len(chains),
+                           tokenizer.pad_token_id, [c.gen_logprobs for c in chains])
+    with torch.no_grad():
+        gap = ((policy_logprobs_BT(model, batch) - batch.sampled_logp_BT).abs() * batch.sampled_BT).max()
+    assert float(gap) < 1e-4
+    engine.close()
+
+
+# --- exact stop rules on scripted tokens (torch engine) -------------------------------------------
+
+@pytest.fixture()
+def scripted(monkeypatch, tiny_model, tokenizer):
+    """Runs the torch engine on logits that spell a script: row r's k-th token is script[k]."""
+
+    def run(text: str, prefix: str = "", **kw):
+        script = tokenizer.encode(text, add_special_tokens=False)
+
+        def logits(batch, rows_R):
+            out = torch.full((len(rows_R), len(tokenizer)), -30.0)
+            for i, row in enumerate(rows_R.tolist()):
+                out[i, script[min(int(batch.sampled_B[row]), len(script) - 1)]] = 30.0
+            return out
+
+        monkeypatch.setattr(sampler._Batch, "_prefill", lambda self, contexts, rows_R, unit_R: logits(self, rows_R))
+        monkeypatch.setattr(sampler._Batch, "_decode", lambda self: logits(self, torch.arange(self.B)))
+        prefix_ids = tokenizer.encode(prefix, add_special_tokens=False)
+        engine = TorchEngine(tiny_model, tokenizer)
+        return engine.generate([(tokenizer.encode("Q\n", add_special_tokens=False), prefix_ids)], 1,
+                               settings(greedy=True, **kw))[0][0]
+    return run
+
+
+def test_chain_ends_at_the_thought_holding_boxed(scripted):
+    chain = scripted(f"1+2=3{THOUGHT_END}3+1=4 \\boxed{{4}}{THOUGHT_END}9+9=18{THOUGHT_END}")
+    assert chain.finish == "answer"
+    assert chain.text == f"1+2=3{THOUGHT_END}3+1=4 \\boxed{{4}}{THOUGHT_END}"
+    assert chain.n_generated == len(chain.gen_ids) == len(chain.gen_logprobs)
+
+
+def test_chain_stops_at_max_thoughts(scripted):
+    chain = scripted(f"ab{THOUGHT_END}" * 10, max_thoughts=3)
+    assert chain.finish == "max_thoughts"
+    assert chain.text == f"ab{THOUGHT_END}" * 3
+
+
+def test_overflowing_thought_is_cut_back_but_counted(scripted):
+    chain = scripted(f"ab{THOUGHT_END}cdefghijkl", max_thought_tokens=4)
+    assert chain.finish == "overflow"
+    assert chain.text == f"ab{THOUGHT_END}"
+    assert chain.n_generated == 3 + 4  # the four cut tokens were generated, so they count
+    assert len(chain.gen_logprobs) == len(chain.gen_ids) == 3
+
+
+def test_budgets_include_the_prefix(scripted):
+    prefix = f"x{THOUGHT_END}y{THOUGHT_END}"
+    chain = scripted(f"z{THOUGHT_END}" * 5, prefix=prefix, max_thoughts=3)
+    assert chain.finish == "max_thoughts"
+    assert chain.text == prefix + f"z{THOUGHT_END}"
+    assert chain.n_generated == 2  # prefix tokens are reused, not generated
+
+
+def test_chain_stops_when_next_thought_could_overflow_budget(scripted):
+    # Only a prefix with long thoughts can trigger it: budget 4 * 10 = 40; after 24 prefix tokens
+    # and one 10-token thought, 34 + 10 > 40 -> stop with 3 of 4 thoughts.
+    prefix = f"12345678901{THOUGHT_END}" * 2
+    chain = scripted(f"123456789{THOUGHT_END}" * 3, prefix=prefix, max_thoughts=4, max_thought_tokens=10)
+    assert chain.finish == "budget"
+    assert chain.text == prefix + f"123456789{THOUGHT_END}"
+
+
+def test_free_text_stops_at_eos_or_its_token_budget(scripted, tokenizer):
+    answer = scripted("Step 3" + tokenizer.eos_token, free_text=True, max_thoughts=1, max_thought_tokens=16)
+    assert answer.finish == "eos" and answer.text == "Step 3"
+    long = scripted(f"a{THOUGHT_END}" * 20, free_text=True, max_thoughts=1, max_thought_tokens=5)
+    assert long.finish == "length" and long.n_generated == 5 and THOUGHT_END in long.text
+
+
+def test_ignore_eos_runs_to_the_budget(scripted, tokenizer):
+    chain = scripted(tokenizer.eos_token * 3, free_text=True, max_thoughts=1, max_thought_tokens=7, ignore_eos=True)
+    assert chain.finish == "length" and chain.n_generated == 7
+
+
+# --- the torch engine's batching -----------------------------------------------------------------
+
+@pytest.mark.parametrize("batch_size", [1, 2, 5])
+def test_batching_and_refill_do_not_change_greedy_output(policy, batch_size):
+    model, tokenizer = policy
+    engine = TorchEngine(model, tokenizer)
+    req = [(p, []) for p in encode(tokenizer, PROMPTS * 3)]
+    one = engine.generate(req, 1, settings(greedy=True, batch_size=1))
+    many = engine.generate(req, 1, settings(greedy=True, batch_size=batch_size))
     assert [g[0].gen_ids for g in one] == [g[0].gen_ids for g in many]
+    assert [g[0].finish for g in one] == [g[0].finish for g in many]
+
+
+def test_groups_larger_than_the_batch_are_split(policy):
+    model, tokenizer = policy
+    (group,) = TorchEngine(model, tokenizer).generate([(encode(tokenizer, PROMPTS[:1])[0], [])], 5,
+                                                       settings(batch_size=2), torch.Generator().manual_seed(0))
+    assert len(group) == 5 and all(c.finish for c in group)
+    assert sum(c.n_prefilled > 0 for c in group) == 3  # parts of 2, 2 and 1 rows
+
+
+def test_torch_engine_refuses_unsupported_architectures(tokenizer):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=1, n_head=1))
+    with pytest.raises(ValueError, match="rollout.engine"):
+        TorchEngine(model, tokenizer)
+
+
+def test_make_engine_rejects_unknown_names(tiny_model, tokenizer):
+    with pytest.raises(ValueError, match="rollout.engine"):
+        make_engine(_Rollout("sglang"), tiny_model, tokenizer)
+
+
+@pytest.mark.skipif(HAS_VLLM, reason="checks the message shown where vLLM is missing")
+def test_vllm_engine_without_vllm_says_how_to_install(tiny_model, tokenizer):
+    with pytest.raises(ImportError, match="pip install"):
+        make_engine(_Rollout("vllm"), tiny_model, tokenizer)
+
+
+# --- the vLLM engine's thought-by-thought assembly (no vLLM needed) -------------------------------
+
+class _Tokens:
+    def __init__(self, tokenizer):
+        self.tokenizer, self.delimiter = tokenizer, tokenizer.convert_tokens_to_ids(THOUGHT_END)
+
+
+def test_vllm_rounds_apply_the_same_stop_rules(tokenizer):
+    from resetrl.rollout import Chain
+
+    engine, s = _Tokens(tokenizer), settings(max_thoughts=3, max_thought_tokens=8)
+    ids = lambda text: tokenizer.encode(text, add_special_tokens=False)  # noqa: E731
+    answered = Chain([1], [])
+    state = _ChainState(answered)
+    assert not state.add_thought(ids(f"1+2=3{THOUGHT_END}"), [0.0] * 6, settings(), engine)
+    assert state.add_thought(ids(f"\\boxed{{3}}{THOUGHT_END}"), [0.0] * 10, settings(), engine)
+    assert answered.finish == "answer" and answered.text == "" and len(answered.gen_ids) == 16
+    overflow = Chain([1], [])
+    state = _ChainState(overflow)
+    assert not state.add_thought(ids(f"ab{THOUGHT_END}"), [0.0] * 3, s, engine)
+    assert state.add_thought(ids("cdefghij"), [0.0] * 8, s, engine)
+    assert overflow.finish == "overflow" and overflow.gen_ids == ids(f"ab{THOUGHT_END}") and overflow.n_generated == 11
+    capped = Chain([1], ids(f"a{THOUGHT_END}b{THOUGHT_END}"))
+    state = _ChainState(capped)
+    assert state.add_thought(ids(f"c{THOUGHT_END}"), [0.0] * 2, s, engine)
+    assert capped.finish == "max_thoughts"
+    ended = Chain([1], [])
+    assert _ChainState(ended).add_thought(ids("ab") + [tokenizer.eos_token_id], [0.0] * 3, s, engine)
+    assert ended.finish == "eos" and ended.gen_ids[-1] == tokenizer.eos_token_id

@@ -18,9 +18,8 @@ from resetrl.resets import (
     make_resets,
     sample_suffixes,
 )
-from resetrl.rollout import Chain, SamplingSettings, sample_chains
+from resetrl.rollout import Chain, RolloutEngine, SamplingSettings
 from resetrl.task import Problem, reward
-from resetrl.tokenizer import thought_end_id
 
 TOKEN_KINDS = ("fresh", "parent", "suffix", "localization")
 
@@ -49,14 +48,14 @@ def rewards_of(problem: Problem, chains: list[Chain]) -> torch.Tensor:
 
 
 class GRPOArm:
-    def __init__(self, model, tokenizer, params, generator: torch.Generator):
-        self.model, self.tokenizer, self.generator = model, tokenizer, generator
+    def __init__(self, engine: RolloutEngine, params, generator: torch.Generator):
+        self.engine, self.generator = engine, generator
         self.group_size = params.rl.group_size
         self.sampling = SamplingSettings.from_config(params.rollout)
 
     def collect(self, problems: list[Problem], step: int) -> Collected:
-        requests = [(prompt_ids(self.tokenizer, p), []) for p in problems]
-        groups = sample_chains(self.model, self.tokenizer, requests, self.group_size, self.sampling, self.generator)
+        requests = [(prompt_ids(self.engine.tokenizer, p), []) for p in problems]
+        groups = self.engine.generate(requests, self.group_size, self.sampling, self.generator)
         out = [TrainGroup("fresh", g, rewards_of(p, g), [0] * len(g)) for p, g in zip(problems, groups)]
         for g in out:
             g.adv_G = grpo_advantages_G(g.rewards_G)
@@ -66,26 +65,24 @@ class GRPOArm:
 
 
 class ResetArm:
-    def __init__(self, model, tokenizer, params, arm, generator: torch.Generator):
-        self.model, self.tokenizer, self.generator, self.arm = model, tokenizer, generator, arm
+    def __init__(self, engine: RolloutEngine, params, arm, generator: torch.Generator):
+        self.engine, self.generator, self.arm = engine, generator, arm
         self.max_draws = params.rl.max_draws
         self.sampling = SamplingSettings.from_config(params.rollout)
-        self.delimiter = thought_end_id(tokenizer)
         loc_settings = SamplingSettings.for_free_text(arm.localization_temperature, params.rollout.top_p,
                                                       params.rl.localization_max_tokens, params.rollout.batch_size)
         self.selector = {
-            "random": lambda: RandomSelector(self.delimiter, generator),
+            "random": lambda: RandomSelector(generator),
             "oracle": OracleSelector,
-            "self": lambda: SelfSelector(model, tokenizer, self.delimiter, loc_settings, generator),
+            "self": lambda: SelfSelector(engine, loc_settings, generator),
         }[arm.selector]()
 
     def collect(self, problems: list[Problem], step: int) -> Collected:
         _, n_suffixes, _ = LAYOUTS[self.arm.layout]
-        buffers = draw_fresh(self.model, self.tokenizer, problems, self.arm.layout, self.max_draws,
-                             self.sampling, self.generator)
+        buffers = draw_fresh(self.engine, problems, self.arm.layout, self.max_draws, self.sampling, self.generator)
         chosen = self.selector.select([(b.problem, p) for b in buffers for p in b.parents])
-        make_resets(buffers, chosen, self.delimiter)
-        sample_suffixes(self.model, self.tokenizer, buffers, n_suffixes, self.sampling, self.generator)
+        make_resets(buffers, chosen)
+        sample_suffixes(self.engine, buffers, n_suffixes, self.sampling, self.generator)
         groups: list[TrainGroup] = []
         for b in buffers:
             if b.fallback or b.base:
@@ -141,8 +138,8 @@ def reset_metrics(buffers, selector: str) -> dict[str, float]:
     return {k: float(v) for k, v in m.items() if v is not None}
 
 
-def build_arm(method: str, model, tokenizer, params, generator: torch.Generator):
+def build_arm(method: str, engine: RolloutEngine, params, generator: torch.Generator):
     arm = params.arms[method]
     if arm.selector == "none":
-        return GRPOArm(model, tokenizer, params, generator)
-    return ResetArm(model, tokenizer, params, arm, generator)
+        return GRPOArm(engine, params, generator)
+    return ResetArm(engine, params, arm, generator)

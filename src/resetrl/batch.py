@@ -17,6 +17,8 @@ class PackedBatch:
     ids_BL: torch.Tensor
     attn_BL: torch.Tensor
     mask_BT: torch.Tensor
+    sampled_logp_BT: torch.Tensor | None = None  # the engine's raw (T = 1) log-prob of each generated token
+    sampled_BT: torch.Tensor | None = None  # 1 where sampled_logp_BT holds a generated token
 
     def __len__(self) -> int:
         return self.ids_BL.shape[0]
@@ -24,25 +26,47 @@ class PackedBatch:
     def rows(self, index_B: torch.Tensor) -> "PackedBatch":
         """A minibatch, trimmed to its longest row so short minibatches cost less."""
         width = int(self.attn_BL[index_B].sum(-1).max())
+        sampled = [None if t is None else t[index_B, :width - 1] for t in (self.sampled_logp_BT, self.sampled_BT)]
         return PackedBatch(self.ids_BL[index_B, :width], self.attn_BL[index_B, :width],
-                           self.mask_BT[index_B, :width - 1])
+                           self.mask_BT[index_B, :width - 1], *sampled)
 
 
 def pack_sequences(prompts: list[list[int]], responses: list[list[int]], n_masked: list[int],
-                   pad_id: int) -> PackedBatch:
+                   pad_id: int, sampled_logprobs: list[list[float]] | None = None) -> PackedBatch:
+    """`sampled_logprobs[i]` (optional) holds the engine's log-probs of the generated tail of
+    response i (after its reused prefix)."""
     width = max(len(p) + len(r) for p, r in zip(prompts, responses))
     ids_BL = torch.full((len(prompts), width), pad_id, dtype=torch.long)
     attn_BL = torch.zeros((len(prompts), width), dtype=torch.long)
     mask_BT = torch.zeros((len(prompts), width - 1))
+    sampled_logp_BT, sampled_BT = torch.zeros((len(prompts), width - 1)), torch.zeros((len(prompts), width - 1))
     for i, (p, r, skip) in enumerate(zip(prompts, responses, n_masked)):
         ids_BL[i, :len(p) + len(r)] = torch.tensor(p + r)
         attn_BL[i, :len(p) + len(r)] = 1
         # Logits at position t predict token t + 1: response token j sits at len(p) + j.
         mask_BT[i, len(p) - 1 + skip:len(p) + len(r) - 1] = 1.0
-    return PackedBatch(ids_BL, attn_BL, mask_BT)
+        if sampled_logprobs is not None and sampled_logprobs[i]:
+            end = len(p) + len(r) - 1
+            sampled_logp_BT[i, end - len(sampled_logprobs[i]):end] = torch.tensor(sampled_logprobs[i])
+            sampled_BT[i, end - len(sampled_logprobs[i]):end] = 1.0
+    if sampled_logprobs is None:
+        return PackedBatch(ids_BL, attn_BL, mask_BT)
+    return PackedBatch(ids_BL, attn_BL, mask_BT, sampled_logp_BT, sampled_BT)
 
 
-def policy_logprobs_BT(model, batch: PackedBatch, temperature: float = 1.0) -> torch.Tensor:
-    """Log-probability of every next token under the (temperature-scaled) policy."""
+def sampling_mismatch(batches: list[PackedBatch], trainer_logps_BT: list[torch.Tensor]) -> dict[str, float]:
+    """|engine log-prob - trainer log-prob| (both raw, T = 1) on the same generated tokens: ~1e-6
+    for an on-policy engine; larger values mean stale weights, a stale prefix cache or a precision gap."""
+    gaps = torch.cat([(logp_BT - b.sampled_logp_BT).abs()[b.sampled_BT.bool()]
+                      for b, logp_BT in zip(batches, trainer_logps_BT)])
+    if gaps.numel() == 0:
+        return {}
+    return {"rollout/logprob_mismatch_mean": float(gaps.mean()), "rollout/logprob_mismatch_max": float(gaps.max())}
+
+
+def policy_logprobs_BT(model, batch: PackedBatch, *temperatures: float) -> torch.Tensor | list[torch.Tensor]:
+    """Log-probability of every next token under the policy at a temperature (1 if none given);
+    several temperatures share one forward pass and give a list."""
     logits_BLV = model(input_ids=batch.ids_BL, attention_mask=batch.attn_BL).logits
-    return token_logprobs_BT(logits_BLV[:, :-1], batch.ids_BL[:, 1:], temperature)
+    out = [token_logprobs_BT(logits_BLV[:, :-1], batch.ids_BL[:, 1:], t) for t in temperatures or (1.0,)]
+    return out if len(out) > 1 else out[0]

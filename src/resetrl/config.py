@@ -97,6 +97,8 @@ class SFTConfig:
 
 @dataclass(frozen=True)
 class RolloutConfig:
+    engine: str  #: torch or vllm.
+    vllm_gpu_memory_utilization: float  #: accelerator memory share of the vllm engine.
     temperature: float  #: sampling temperature.
     top_p: float  #: nucleus mass in (0, 1].
     max_thoughts: int  #: thoughts per chain at most.

@@ -12,6 +12,7 @@ from resetrl.config import Params, add_params_argument, params_from_args
 from resetrl.data import load_split
 from resetrl.evaluation import greedy_pass1, sampled_pass_k
 from resetrl.model import load_policy
+from resetrl.rollout import make_engine
 from resetrl.storage import atomic_write_json
 
 EVAL_SPLITS = ("test", "ood")
@@ -19,18 +20,18 @@ EVAL_SPLITS = ("test", "ood")
 
 def evaluate_checkpoint(params: Params, model_dir: Path, data: Path, seed: int) -> dict:
     splits = {split: load_split(data, split) for split in EVAL_SPLITS}  # validate all before computing
-    model, tokenizer = load_policy(model_dir)
+    engine = make_engine(params.rollout, *load_policy(model_dir))
     metrics: dict = {}
     for split, problems in splits.items():
-        greedy = greedy_pass1(model, tokenizer, problems, params.rollout)
-        sampled = sampled_pass_k(model, tokenizer, problems, params.rollout, params.eval.n_samples,
-                                 params.eval.pass_k, seed)
+        greedy = greedy_pass1(engine, problems, params.rollout)
+        sampled = sampled_pass_k(engine, problems, params.rollout, params.eval.n_samples, params.eval.pass_k, seed)
         metrics[split] = {
             "greedy_pass1": greedy["pass1"],
             **{k: v for k, v in sampled.items() if k.startswith("pass@")},
             "response_tokens": greedy["response_tokens"],
             "problems": len(problems),
         }
+    engine.close()
     return metrics
 
 

@@ -7,7 +7,7 @@ from math import comb
 import torch
 
 from resetrl.localization import localization_prompt_ids, parse_localized_step
-from resetrl.rollout import SamplingSettings, sample_chains
+from resetrl.rollout import RolloutEngine, SamplingSettings
 from resetrl.task import Problem, reward, split_thoughts
 
 
@@ -23,11 +23,10 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - comb(n - c, k) / comb(n, k)
 
 
-def greedy_pass1(model, tokenizer, problems: list[Problem], rollout) -> dict[str, float]:
+def greedy_pass1(engine: RolloutEngine, problems: list[Problem], rollout) -> dict[str, float]:
     """Greedy accuracy (no resets at evaluation), mean response length and generated tokens."""
     settings = SamplingSettings.from_config(rollout, greedy=True)
-    groups = sample_chains(model, tokenizer, [(prompt_ids(tokenizer, p), []) for p in problems],
-                           1, settings)
+    groups = engine.generate([(prompt_ids(engine.tokenizer, p), []) for p in problems], 1, settings)
     chains = [g[0] for g in groups]
     rewards = [reward(p, c.text) for p, c in zip(problems, chains)]
     return {
@@ -37,13 +36,13 @@ def greedy_pass1(model, tokenizer, problems: list[Problem], rollout) -> dict[str
     }
 
 
-def sampled_pass_k(model, tokenizer, problems: list[Problem], rollout, n_samples: int,
+def sampled_pass_k(engine: RolloutEngine, problems: list[Problem], rollout, n_samples: int,
                    ks: tuple[int, ...], seed: int) -> dict[str, float]:
     """Mean unbiased pass@k over problems from n_samples chains each at the rollout temperature."""
     settings = SamplingSettings.from_config(rollout)
     generator = torch.Generator().manual_seed(seed)
-    groups = sample_chains(model, tokenizer, [(prompt_ids(tokenizer, p), []) for p in problems],
-                           n_samples, settings, generator)
+    groups = engine.generate([(prompt_ids(engine.tokenizer, p), []) for p in problems], n_samples, settings,
+                             generator)
     correct = [sum(reward(p, c.text) for c in g) for p, g in zip(problems, groups)]
     out = {f"pass@{k}": sum(pass_at_k(n_samples, int(c), k) for c in correct) / len(problems)
            for k in ks}
@@ -51,14 +50,15 @@ def sampled_pass_k(model, tokenizer, problems: list[Problem], rollout, n_samples
     return out
 
 
-def localization_accuracy(model, tokenizer, failed: list[tuple[Problem, str, int]], max_tokens: int,
+def localization_accuracy(engine: RolloutEngine, failed: list[tuple[Problem, str, int]], max_tokens: int,
                           batch_size: int) -> dict[str, float]:
     """Greedy self-localization on failed chains with known first errors: exact-match rate,
     clean rate (localized at or before the true first error) and parse-fallback rate."""
     settings = SamplingSettings.for_free_text(0.0, 1.0, max_tokens, batch_size)
     thoughts = [split_thoughts(response) for _, response, _ in failed]
-    requests = [(localization_prompt_ids(tokenizer, p.prompt, t), []) for (p, _, _), t in zip(failed, thoughts)]
-    calls = [g[0] for g in sample_chains(model, tokenizer, requests, 1, settings)]
+    requests = [(localization_prompt_ids(engine.tokenizer, p.prompt, t), [])
+                for (p, _, _), t in zip(failed, thoughts)]
+    calls = [g[0] for g in engine.generate(requests, 1, settings)]
     parsed = [parse_localized_step(c.text, max(len(t), 1)) for c, t in zip(calls, thoughts)]
     n = len(failed)
     return {

@@ -16,17 +16,12 @@ import torch
 
 from resetrl.evaluation import prompt_ids
 from resetrl.localization import localization_prompt_ids, parse_localized_step
-from resetrl.rollout import Chain, SamplingSettings, sample_chains
+from resetrl.rollout import Chain, RolloutEngine, SamplingSettings
 from resetrl.task import Problem, check_chain, reward
 
 # layout -> (parents, suffixes per parent, base group size)
 LAYOUTS = {"1x4": (1, 4, 4), "2x4": (2, 4, 0), "1x8": (1, 8, 0)}
 FALLBACK_GROUP = 8
-
-
-def thought_ends(ids: list[int], delimiter: int) -> list[int]:
-    """Index just past each thought delimiter: thought i spans ends[i-2]:ends[i-1]."""
-    return [i + 1 for i, tok in enumerate(ids) if tok == delimiter]
 
 
 def clamp_step(step: int | None, n_thoughts: int) -> int:
@@ -71,7 +66,7 @@ class PromptBuffer:
         return not self.parents
 
 
-def draw_fresh(model, tokenizer, problems: list[Problem], layout: str, max_draws: int,
+def draw_fresh(engine: RolloutEngine, problems: list[Problem], layout: str, max_draws: int,
                settings: SamplingSettings, generator: torch.Generator) -> list[PromptBuffer]:
     n_parents, _, n_base = LAYOUTS[layout]
     buffers = [PromptBuffer(p) for p in problems]
@@ -82,8 +77,8 @@ def draw_fresh(model, tokenizer, problems: list[Problem], layout: str, max_draws
         return min(need, max_draws - len(b.drawn))
 
     while todo := [(b, missing(b)) for b in buffers if missing(b) > 0]:
-        requests = [(prompt_ids(tokenizer, b.problem), []) for b, k in todo for _ in range(k)]
-        chains = iter(g[0] for g in sample_chains(model, tokenizer, requests, 1, settings, generator))
+        requests = [(prompt_ids(engine.tokenizer, b.problem), []) for b, k in todo for _ in range(k)]
+        chains = iter(g[0] for g in engine.generate(requests, 1, settings, generator))
         for b, k in todo:
             for _ in range(k):
                 chain = next(chains)
@@ -98,34 +93,33 @@ def draw_fresh(model, tokenizer, problems: list[Problem], layout: str, max_draws
     return buffers
 
 
-def make_resets(buffers: list[PromptBuffer], steps: list[tuple[int, Chain | None, bool]],
-                delimiter: int) -> None:
+def make_resets(buffers: list[PromptBuffer], steps: list[tuple[int, Chain | None, bool]]) -> None:
     """Attach a Reset to each parent; `steps` holds (e, localization call, fell back) per parent
     in buffer order."""
     pending = iter(steps)
     for b in buffers:
         for parent in b.parents:
             step, loc, fell_back = next(pending)
-            ends = thought_ends(parent.response_ids, delimiter)
+            ends = parent.thought_ends  # thought i spans ends[i-2]:ends[i-1]
             e = clamp_step(step, len(ends))
             oracle = clamp_step(check_chain(b.problem, parent.text).first_error, len(ends))
             prefix = parent.response_ids[:ends[e - 2]] if e > 1 else []
             b.resets.append(Reset(parent, len(ends), e, oracle, prefix, loc, fell_back))
 
 
-def sample_suffixes(model, tokenizer, buffers: list[PromptBuffer], n: int, settings: SamplingSettings,
+def sample_suffixes(engine: RolloutEngine, buffers: list[PromptBuffer], n: int, settings: SamplingSettings,
                     generator: torch.Generator) -> None:
     resets = [(b, r) for b in buffers for r in b.resets]
-    requests = [(prompt_ids(tokenizer, b.problem), r.prefix_ids) for b, r in resets]
-    for (b, r), group in zip(resets, sample_chains(model, tokenizer, requests, n, settings, generator)):
+    requests = [(prompt_ids(engine.tokenizer, b.problem), r.prefix_ids) for b, r in resets]
+    for (b, r), group in zip(resets, engine.generate(requests, n, settings, generator)):
         r.suffixes = group
         r.suffix_rewards_G = torch.tensor([reward(b.problem, c.text) for c in group])
 
 
-def thought_texts(tokenizer, response_ids: list[int], delimiter: int) -> list[str]:
-    """The complete thoughts of a response, from its delimiter tokens (not from decoded text)."""
-    ends = [0] + thought_ends(response_ids, delimiter)
-    return [tokenizer.decode(response_ids[a:b - 1]) for a, b in zip(ends, ends[1:])]
+def thought_texts(tokenizer, chain: Chain) -> list[str]:
+    """The complete thoughts of a chain, from its delimiter tokens (not from decoded text)."""
+    ends = [0] + chain.thought_ends
+    return [tokenizer.decode(chain.response_ids[a:b - 1]) for a, b in zip(ends, ends[1:])]
 
 
 # --- reset selectors: (problem, parent) -> (e, localization call or None, fell back) ----------
@@ -133,13 +127,13 @@ def thought_texts(tokenizer, response_ids: list[int], delimiter: int) -> list[st
 class RandomSelector:
     """RRPO: e uniform in 1..n, drawn from the run's generator (so resuming replays it)."""
 
-    def __init__(self, delimiter: int, generator: torch.Generator):
-        self.delimiter, self.generator = delimiter, generator
+    def __init__(self, generator: torch.Generator):
+        self.generator = generator
 
     def select(self, items: list[tuple[Problem, Chain]]) -> list[tuple[int, Chain | None, bool]]:
         out = []
         for _, parent in items:
-            n = max(len(thought_ends(parent.response_ids, self.delimiter)), 1)
+            n = max(len(parent.thought_ends), 1)
             out.append((int(torch.randint(1, n + 1, (1,), generator=self.generator)), None, False))
         return out
 
@@ -155,17 +149,15 @@ class SelfSelector:
     """SRPO: one localization call to the current policy per parent (batched); parse failures and
     the answer 0 fall back to e = 1."""
 
-    def __init__(self, model, tokenizer, delimiter: int, settings: SamplingSettings,
-                 generator: torch.Generator):
-        self.model, self.tokenizer, self.delimiter = model, tokenizer, delimiter
-        self.settings, self.generator = settings, generator
+    def __init__(self, engine: RolloutEngine, settings: SamplingSettings, generator: torch.Generator):
+        self.engine, self.settings, self.generator = engine, settings, generator
 
     def select(self, items: list[tuple[Problem, Chain]]) -> list[tuple[int, Chain | None, bool]]:
-        thoughts = [thought_texts(self.tokenizer, parent.response_ids, self.delimiter) for _, parent in items]
-        requests = [(localization_prompt_ids(self.tokenizer, problem.prompt, t), [])
+        tokenizer = self.engine.tokenizer
+        thoughts = [thought_texts(tokenizer, parent) for _, parent in items]
+        requests = [(localization_prompt_ids(tokenizer, problem.prompt, t), [])
                     for (problem, _), t in zip(items, thoughts)]
-        calls = [g[0] for g in sample_chains(self.model, self.tokenizer, requests, 1, self.settings,
-                                             self.generator)]
+        calls = [g[0] for g in self.engine.generate(requests, 1, self.settings, self.generator)]
         out = []
         for call, t in zip(calls, thoughts):
             step, fell_back = parse_localized_step(call.text, max(len(t), 1))

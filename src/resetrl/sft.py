@@ -21,6 +21,7 @@ from resetrl.localization import heldout_failed_chains, localization_example
 from resetrl.losses import masked_mean
 from resetrl.metrics import MetricsLog
 from resetrl.model import build_model, count_parameters, save_policy
+from resetrl.rollout import make_engine
 from resetrl.storage import atomic_write_json
 from resetrl.tokenizer import build_char_tokenizer
 
@@ -57,15 +58,16 @@ def run_sft(params: Params, data: Path, out: Path) -> dict:
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     rng = random.Random(cfg.seed)
     n_localization = round(cfg.batch_size * cfg.localization_fraction)
+    engine = make_engine(params.rollout, model, tokenizer)
     log = MetricsLog(out / "live", [])
     started = time.perf_counter()
     for step in range(cfg.steps + 1):
         record: dict = {"step": step}
         if (step and step % cfg.eval_every == 0) or step == cfg.steps:  # step 0: an untrained model
             model.eval()
-            record["eval/val/pass1"] = greedy_pass1(model, tokenizer, val_set, params.rollout)["pass1"]
-            loc = localization_accuracy(model, tokenizer, heldout, params.rl.localization_max_tokens,
-                                        params.rollout.batch_size)
+            engine.sync_weights(model)
+            record["eval/val/pass1"] = greedy_pass1(engine, val_set, params.rollout)["pass1"]
+            loc = localization_accuracy(engine, heldout, params.rl.localization_max_tokens, params.rollout.batch_size)
             record.update({f"loc/heldout_{k}": v for k, v in loc.items()})
         if step < cfg.steps:
             model.train()
@@ -81,6 +83,7 @@ def run_sft(params: Params, data: Path, out: Path) -> dict:
             record.update({"sft/loss": loss.item(), "sft/lr": optimizer.param_groups[0]["lr"]})
         log.log(record)
     log.close()
+    engine.close()
     save_policy(model, tokenizer, out / "model")
     summary = {
         "eval/val/pass1": log.history[-1]["eval/val/pass1"],

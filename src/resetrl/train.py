@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from resetrl.arms import TOKEN_KINDS, Collected, build_arm
-from resetrl.batch import pack_sequences, policy_logprobs_BT
+from resetrl.batch import pack_sequences, policy_logprobs_BT, sampling_mismatch
 from resetrl.checkpoint import CheckpointStore
 from resetrl.cli import stage_entry
 from resetrl.config import Params, add_params_argument, params_from_args, params_to_dict, select
@@ -27,6 +27,7 @@ from resetrl.localization import heldout_failed_chains
 from resetrl.losses import gradient_signal_B, policy_loss
 from resetrl.metrics import MetricsLog
 from resetrl.model import load_policy, save_policy
+from resetrl.rollout import make_engine
 from resetrl.stages import stage_params
 from resetrl.storage import atomic_write_json, write_jsonl
 from resetrl.task import Problem
@@ -54,7 +55,8 @@ class RLTrainer:
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=params.rl.lr,
                                            weight_decay=params.rl.weight_decay)
         self.generator = torch.Generator().manual_seed(seed)
-        self.arm = build_arm(method, self.model, self.tokenizer, params, self.generator)
+        self.engine = make_engine(params.rollout, self.model, self.tokenizer)
+        self.arm = build_arm(method, self.engine, params, self.generator)
         self.state = {"step": 0, "epoch": 0, "cursor": 0, "tokens": 0, "history": [], "resets": []}
         if resume_from is not None:
             saved = self.store.load_state(resume_from)
@@ -81,12 +83,12 @@ class RLTrainer:
 
     def validate(self) -> dict[str, float]:
         self.model.eval()
-        return {"eval/val/pass1": greedy_pass1(self.model, self.tokenizer, self.val_set, self.p.rollout)["pass1"]}
+        return {"eval/val/pass1": greedy_pass1(self.engine, self.val_set, self.p.rollout)["pass1"]}
 
     def localization_check(self) -> dict[str, float]:
         """Greedy self-localization on fixed held-out failed chains: drift of the skill during RL."""
         self.model.eval()
-        result = localization_accuracy(self.model, self.tokenizer, self.heldout, self.p.rl.localization_max_tokens,
+        result = localization_accuracy(self.engine, self.heldout, self.p.rl.localization_max_tokens,
                                        self.p.rollout.batch_size)
         return {f"loc/heldout_{k}": v for k, v in result.items()}
 
@@ -96,17 +98,19 @@ class RLTrainer:
         adv_B = torch.cat([g.adv_G for g in collected.groups])
         kinds = [g.kind for g in collected.groups for _ in g.chains]
         batch = pack_sequences([c.prompt_ids for c in chains], [c.response_ids for c in chains],
-                               [m for g in collected.groups for m in g.n_masked], tok.pad_token_id)
+                               [m for g in collected.groups for m in g.n_masked], tok.pad_token_id,
+                               [c.gen_logprobs for c in chains])
         order_B = torch.randperm(len(chains), generator=self.generator)
         minibatches = [(batch.rows(i), adv_B[i], i) for i in order_B.chunk(rl.minibatches)]
         temperature = self.p.rollout.temperature
-        with torch.no_grad():  # behaviour log-probs, fixed before the first update
-            old = [policy_logprobs_BT(self.model, mb, temperature) for mb, _, _ in minibatches]
+        with torch.no_grad():  # behaviour log-probs, fixed before the first update; raw ones for the engine check
+            old, raw = zip(*(policy_logprobs_BT(self.model, mb, temperature, 1.0) for mb, _, _ in minibatches))
             ref = [policy_logprobs_BT(self.ref_model, mb, temperature) for mb, _, _ in minibatches] \
                 if self.ref_model is not None else [None] * len(old)
         signal_B = torch.zeros(len(chains))
         for (mb, adv_b, idx), old_logp in zip(minibatches, old):
             signal_B[idx] = gradient_signal_B(adv_b, old_logp, mb.mask_BT)
+        mismatch = sampling_mismatch([mb for mb, _, _ in minibatches], raw)
         self.model.train()
         stats: dict[str, list[float]] = {}
         for (mb, adv_b, _), old_logp, ref_logp in zip(minibatches, old, ref):
@@ -119,7 +123,8 @@ class RLTrainer:
             self.optimizer.step()
             for k, v in {"loss": loss.item(), "grad_norm": grad_norm.item(), **mb_stats}.items():
                 stats.setdefault(k, []).append(v)
-        metrics = {f"train/{k}": sum(v) / len(v) for k, v in stats.items()}
+        self.engine.sync_weights(self.model)  # the next rollouts must come from the updated policy
+        metrics = {f"train/{k}": sum(v) / len(v) for k, v in stats.items()} | mismatch
         for kind in sorted(set(kinds)):
             sel = torch.tensor([k == kind for k in kinds])
             groups = [g for g in collected.groups if g.kind == kind]
@@ -182,6 +187,7 @@ class RLTrainer:
         self.log.log({"step": rl.steps, "compute/tokens_generated": float(self.state["tokens"]),
                       **self.evaluations(rl.steps)})
         self.log.close()
+        self.engine.close()
         save_policy(self.model, self.tokenizer, self.out / "model")
         write_jsonl(self.out / "resets.jsonl", self.state["resets"])
         atomic_write_json(self.out / "history.json", self.state["history"])
