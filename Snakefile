@@ -13,6 +13,7 @@ rule all:
         "results/eval/sft.json",
         expand("results/eval/{method}/seed{seed}.json", method=METHODS, seed=SEEDS),
         "results/plots/learning_curve.png",
+        "results/theory/cpi.json",
 
 
 # Opt-in: the layout and loss ablations of the paper's release (`snakemake --cores all ablations`).
@@ -26,3 +27,4 @@ include: "workflow/rules/sft.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/plots.smk"
+include: "workflow/rules/theory.smk"

@@ -132,6 +132,17 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class TheoryConfig:
+    p_values: tuple[float, ...]  #: on-policy probabilities of reaching the improvable state.
+    mc_samples: int  #: single-sample advantage estimates per p and method.
+    seed: int  #: random seed of the simulation.
+    tau: float  #: success gain of the good action at the improvable state.
+    good_action_prob: float  #: current policy's probability of that action.
+    n_actions: int  #: actions per state |Y|.
+    horizon: int  #: steps H.
+
+
+@dataclass(frozen=True)
 class RuntimeConfig:
     threads: int  #: torch threads per job.
 
@@ -146,6 +157,7 @@ class Params:
     rollout: RolloutConfig
     rl: RLConfig
     eval: EvalConfig
+    theory: TheoryConfig
     runtime: RuntimeConfig
 
 

@@ -16,6 +16,7 @@ STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "evaluate": ("evaluate", ("eval", "rollout", "runtime")),
     "evaluate_sft": ("evaluate", ("eval", "rollout", "runtime")),
     "plot_learning_curves": ("plots", ("study",)),
+    "cpi_theory": ("theory", ("theory",)),
 }
 
 
