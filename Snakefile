@@ -14,6 +14,7 @@ rule all:
         expand("results/eval/{method}/seed{seed}.json", method=METHODS, seed=SEEDS),
         "results/plots/learning_curve.png",
         "results/theory/cpi.json",
+        "results/RESULTS.md",
 
 
 # Opt-in: the layout and loss ablations of the paper's release (`snakemake --cores all ablations`).
@@ -28,3 +29,4 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/plots.smk"
 include: "workflow/rules/theory.smk"
+include: "workflow/rules/analyze.smk"

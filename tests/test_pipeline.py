@@ -3,6 +3,7 @@ fresh copy of the repository (as a user's clone would be)."""
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -50,8 +51,15 @@ def check_study_outputs(root: Path, methods=("grpo", "rrpo", "srpo", "oracle"), 
             resets = (root / f"results/runs/{method}/seed{seed}/resets.jsonl").read_text().splitlines()
             assert (method == "grpo") == (not any("reset/rate" in r for r in history))
             assert all(json.loads(line)["reset_step"] >= 1 for line in resets)
-    for suffix in ("png", "pdf"):
-        assert (root / f"results/plots/learning_curve.{suffix}").stat().st_size > 1000
+    for name in ("learning_curve", "cpi_theory", "reset_positions", "localization", "suffix_correction",
+                 "clean_vs_erroneous", "grad_signal"):
+        for suffix in ("png", "pdf"):
+            assert (root / f"results/plots/{name}.{suffix}").stat().st_size > 1000, name
+    page = (root / "results/RESULTS.md").read_text()
+    verdicts = re.findall(r"\| \*\*(.+?)\*\* \|", page)
+    assert len(verdicts) == 6 and set(verdicts) <= {"reproduced", "not reproduced", "inconclusive"}
+    assert "| srpo |" in (root / "results/tables/final.md").read_text()
+    assert "\\begin{tabular}" in (root / "results/tables/final.tex").read_text()
 
 
 def test_snakemake_runs_the_smoke_study(repo_root, tmp_path):
@@ -60,6 +68,8 @@ def test_snakemake_runs_the_smoke_study(repo_root, tmp_path):
     check_study_outputs(root)
     again = run(["snakemake", "-n", "--cores", "2", "--configfile", "configs/smoke.yaml"], root)
     assert "Nothing to be done" in again.stdout + again.stderr
+    run(["snakemake", "--report", "results/report.html", "--configfile", "configs/smoke.yaml"], root)
+    assert (root / "results/report.html").stat().st_size > 10_000
     run(["snakemake", "ablations", "--cores", "2", "--configfile", "configs/smoke.yaml"], root)  # targets first
     assert json.loads((root / "results/eval/srpo_2x4/seed0.json").read_text())["test"]["problems"] == 24
 
@@ -76,6 +86,8 @@ def test_dvc_reproduces_the_smoke_study(repo_root, tmp_path):
     check_study_outputs(root)
     status = run(["dvc", "status"], root)
     assert "up to date" in status.stdout
+    run(["dvc", "plots", "show", "-o", "dvc_plots"], root)  # image plots: renders offline, no chart library
+    assert len(re.findall(r"<img", (root / "dvc_plots/index.html").read_text())) >= 7
     shown = json.loads(run(["dvc", "exp", "show", "--json"], root).stdout)
     workspace = next(e for e in shown if e["rev"] == "workspace")
     data = workspace["data"]

@@ -60,6 +60,11 @@ def plot_learning_curves(runs: dict[str, list[list[dict]]], warm_start: float | 
     ax_step.set_ylabel("validation greedy pass@1")
     ax_tok.legend(loc="lower right")
     fig.suptitle("Learning curves (mean ± SE over seeds)")
+    save_figure(fig, out)
+
+
+def save_figure(fig, out: Path) -> None:
+    """PNG + PDF at `out` (no suffix), each written to a temp file and renamed into place."""
     out.parent.mkdir(parents=True, exist_ok=True)
     for suffix in (".png", ".pdf"):
         tmp = out.with_name(f".{out.name}.tmp{suffix}")

@@ -100,11 +100,13 @@ def run_sft(params: Params, data: Path, out: Path) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     add_params_argument(parser)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: runtime.threads); Snakemake gives SFT every core")
     parser.add_argument("--data", default="results/data")
     parser.add_argument("--out", default="results/sft")
     args = parser.parse_args(argv)
     params = params_from_args(args)
-    torch.set_num_threads(params.runtime.threads)
+    torch.set_num_threads(args.threads or params.runtime.threads)
     summary = run_sft(params, Path(args.data), Path(args.out))
     print(f"sft: val pass@1 {summary['eval/val/pass1']:.3f}, held-out localization exact match "
           f"{summary['loc/heldout_exact_match']:.3f}, {summary['model/parameters']} params")

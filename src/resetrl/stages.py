@@ -17,6 +17,7 @@ STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "evaluate_sft": ("evaluate", ("eval", "rollout", "runtime")),
     "plot_learning_curves": ("plots", ("study",)),
     "cpi_theory": ("theory", ("theory",)),
+    "analyze": ("report", ("study", "arms", "model", "rl")),
 }
 
 

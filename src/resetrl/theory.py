@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from resetrl.cli import stage_entry  # noqa: E402
 from resetrl.config import add_params_argument, params_from_args  # noqa: E402
 from resetrl.cpi import loglog_slope, measure  # noqa: E402
-from resetrl.plots import STYLE  # noqa: E402
+from resetrl.plots import STYLE, save_figure  # noqa: E402
 from resetrl.storage import atomic_write_json  # noqa: E402
 
 PREDICTED = {"samples_ratio": -2.0, "improvement_ratio": -1.0}
@@ -52,10 +52,7 @@ def plot_theory(result: dict, out: Path) -> None:
             ax.set_ylabel(label)
             ax.legend()
         fig.suptitle("CPI with random resets vs an improvability oracle")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        for suffix in (".png", ".pdf"):
-            fig.savefig(out.with_suffix(suffix))
-        plt.close(fig)
+        save_figure(fig, out)
 
 
 @stage_entry

@@ -5,7 +5,8 @@ rule plot_learning_curves:
         sft="results/sft/summary.json",
         code=stage_code("plot_learning_curves"),
     output:
-        png="results/plots/learning_curve.png",
+        png=report("results/plots/learning_curve.png", caption="../../results/captions/learning_curve.rst",
+                   category="Learning curves"),
         pdf="results/plots/learning_curve.pdf",
     params:
         cfg=params_of("plot_learning_curves"),

@@ -12,8 +12,8 @@ rule sft:
         files=PARAMS_ARGS,
     log:
         "results/logs/sft.log",
-    threads: 1
+    threads: workflow.cores  # nothing else can run before the warm start exists
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.sft {params.files} --data {input.data} --out results/sft > {log} 2>&1"
+        "python -m resetrl.sft {params.files} --data {input.data} --out results/sft --threads {threads} > {log} 2>&1"

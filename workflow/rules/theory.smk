@@ -4,7 +4,8 @@ rule cpi_theory:
         code=stage_code("cpi_theory"),
     output:
         json="results/theory/cpi.json",
-        png="results/plots/cpi_theory.png",
+        png=report("results/plots/cpi_theory.png", caption="../../results/captions/cpi_theory.rst",
+                   category="Theory"),
         pdf="results/plots/cpi_theory.pdf",
     params:
         cfg=params_of("cpi_theory"),

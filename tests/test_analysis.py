@@ -1,0 +1,112 @@
+"""The study's analyses on hand-made runs with known answers: tables, speed-ups, reset statistics,
+claim verdicts, and the generated table formats."""
+
+import pytest
+
+from resetrl.analysis import (
+    CLAIMS,
+    Run,
+    claims,
+    clean_vs_erroneous,
+    final_table,
+    localization,
+    reset_positions,
+    speedups,
+    suffix_correction,
+    verdict,
+)
+from resetrl.report import csv_table, latex_table, markdown_table, table_rows
+from resetrl.stats import wilson_interval
+
+
+def history(vals: list[float], tokens_per_step: float = 100.0) -> list[dict]:
+    """Validation accuracy every 10 steps."""
+    return [{"step": 10 * i, "eval/val/pass1": v, "compute/tokens_generated": 10 * i * tokens_per_step}
+            for i, v in enumerate(vals)]
+
+
+def evaluation(greedy: float) -> dict:
+    return {split: {"greedy_pass1": greedy, "pass@1": greedy / 2, "response_tokens": 30.0, "problems": 10}
+            for split in ("test", "ood")}
+
+
+def reset(step: int, e: int, oracle: int, n: int, rewards: list[float]) -> dict:
+    return {"step": step, "n_thoughts": n, "reset_step": e, "oracle_step": oracle, "deviation": e - oracle,
+            "clean_prefix": e <= oracle, "suffix_rewards": rewards}
+
+
+def test_final_table_reports_mean_and_sample_std_over_seeds():
+    runs = {"grpo": [Run("grpo", s, history([0.5, 0.6]), [], evaluation(g)) for s, g in ((0, 0.6), (1, 0.8))]}
+    table = final_table(runs, None)
+    cell = table["grpo"]["test"]["greedy_pass1"]
+    assert cell["mean"] == pytest.approx(0.7) and cell["std"] == pytest.approx(0.1414, abs=1e-4) and cell["n"] == 2
+    header, rows = table_rows({"table": table, "methods": ["grpo"]})
+    assert rows[0][:2] == ["grpo", "0.700 ± 0.141"]
+    assert markdown_table(header, rows).splitlines()[1].count("---") == len(header)
+    assert csv_table(header, rows).splitlines()[1].startswith("grpo,0.700 ± 0.141")
+    assert r"0.700 $\pm$ 0.141" in latex_table(header, rows)
+
+
+def test_speedups_interpolate_to_the_reference_final_accuracy():
+    runs = {"grpo": [Run("grpo", 0, history([0.5, 0.6, 0.7]), [], {})],
+            "srpo": [Run("srpo", 0, history([0.5, 0.7, 0.8], tokens_per_step=50.0), [], {})],
+            "rrpo": [Run("rrpo", 0, history([0.5, 0.55, 0.6]), [], {})]}
+    out = speedups(runs, "grpo")
+    assert out["target"] == 0.7
+    assert out["grpo"]["steps"] == 20 and out["srpo"]["steps"] == 10
+    assert out["srpo"]["speedup_steps"] == 2.0 and out["srpo"]["speedup_tokens"] == 4.0
+    assert out["rrpo"]["steps"] is None and out["rrpo"]["speedup_steps"] is None
+
+
+def test_reset_statistics_count_what_the_records_say():
+    records = [reset(0, 1, 2, 4, [1, 1, 0, 0]), reset(0, 3, 2, 4, [0, 0, 0, 0]), reset(9, 2, 2, 2, [1, 1, 1, 1])]
+    runs = [Run("srpo", 0, [], records, {})]
+    positions = reset_positions(runs, bins=4)
+    assert positions["hist"] == [1, 0, 1, 1] and positions["fractions_mean"] == pytest.approx((0.25 + 0.75 + 1) / 3)
+    buckets = suffix_correction(runs)
+    assert buckets["-1"]["rate"] == 0.5 and buckets["+1"]["rate"] == 0.0 and buckets["0"]["rate"] == 1.0
+    assert buckets["-1"]["ci"][0] < 0.5 < buckets["-1"]["ci"][1]
+    split = clean_vs_erroneous(runs)
+    assert split["clean"]["group_pass"]["successes"] == 2 and split["erroneous"]["group_pass"]["successes"] == 0
+    edges = localization(runs)
+    assert edges["start"]["n"] == 2 and edges["end"]["n"] == 1 and edges["end"]["exact_rate"] == 1.0
+
+
+@pytest.mark.parametrize(("diff", "se", "expected"), [(0.1, 0.02, "reproduced"), (-0.1, 0.02, "not reproduced"),
+                                                      (0.03, 0.02, "inconclusive"), (0.0, 0.0, "inconclusive")])
+def test_verdict_needs_two_standard_errors(diff, se, expected):
+    assert verdict(diff, se) == expected
+
+
+def _summary(greedy: dict[str, tuple[float, float]], clean=(0, 0), wrong=(0, 0)) -> dict:
+    """A minimal analysis summary: test greedy (mean, se) per arm; suffix successes / trials."""
+    rate = lambda k, n: {"rate": k / n if n else None, "successes": k, "trials": n,  # noqa: E731
+                         "ci": list(wilson_interval(k, n)) if n else None}
+    return {
+        "table": {m: {"test": {"greedy_pass1": {"mean": mu, "se": se}}} for m, (mu, se) in greedy.items()},
+        "speedups": {"target": 0.7, "grpo": {"steps": 50.0}, "srpo": {"speedup_steps": 2.0, "speedup_tokens": 1.5}},
+        "reset_positions": {"srpo": {"per_seed_mean": [0.3, 0.32, 0.31]}, "rrpo": {"per_seed_mean": [0.6, 0.62, 0.58]}},
+        "clean_vs_erroneous": {"srpo": {"clean": {"suffix_correct": rate(*clean)},
+                                        "erroneous": {"suffix_correct": rate(*wrong)}}},
+        "grad_signal": {},
+    }
+
+
+def test_claims_are_judged_from_the_numbers():
+    summary = _summary({"grpo": (0.60, 0.01), "rrpo": (0.61, 0.01), "srpo": (0.70, 0.01)},
+                       clean=(60, 100), wrong=(20, 100))
+    verdicts = {c["claim"]: c["verdict"] for c in claims(summary, "grpo", "rrpo", "srpo")}
+    assert verdicts[CLAIMS["accuracy"]] == "reproduced"
+    assert verdicts[CLAIMS["faster"]] == "reproduced"
+    assert verdicts[CLAIMS["early"]] == "reproduced"
+    assert verdicts[CLAIMS["clean"]] == "reproduced"
+    assert verdicts[CLAIMS["signal"]] == "inconclusive"  # no gradient-signal data: listed, not judged
+
+
+def test_claims_say_not_reproduced_when_the_numbers_disagree():
+    summary = _summary({"grpo": (0.70, 0.01), "rrpo": (0.61, 0.01), "srpo": (0.60, 0.01)},
+                       clean=(20, 100), wrong=(21, 100))
+    verdicts = {c["claim"]: c["verdict"] for c in claims(summary, "grpo", "rrpo", "srpo")}
+    assert verdicts[CLAIMS["accuracy"]] == "not reproduced"
+    assert verdicts[CLAIMS["clean"]] == "not reproduced"
+    assert all(c["verdict"] == "inconclusive" for c in claims(summary, "grpo", None, "srpo"))
