@@ -40,7 +40,8 @@ def dvc_stages(root: Path) -> list[dict]:
 
 
 def normalise(cmd: str, log: str) -> str:
-    return " ".join(cmd.replace(f"> {log} 2>&1", "").split())
+    """The command without its log redirect and Snakemake's core count (DVC stages use runtime.threads)."""
+    return " ".join(re.sub(r" --threads \d+", "", cmd.replace(f"> {log} 2>&1", "")).split())
 
 
 def same_paths(smk: list[str], dvc: list[str]) -> bool:

@@ -72,6 +72,8 @@ def test_snakemake_runs_the_smoke_study(repo_root, tmp_path):
     assert (root / "results/report.html").stat().st_size > 10_000
     run(["snakemake", "ablations", "--cores", "2", "--configfile", "configs/smoke.yaml"], root)  # targets first
     assert json.loads((root / "results/eval/srpo_2x4/seed0.json").read_text())["test"]["problems"] == 24
+    ablations = (root / "results/tables/ablations.md").read_text()
+    assert "| srpo | 1x4 | pg_seq_mean | yes |" in ablations and "| srpo_2x4 | 2x4 |" in ablations
 
 
 def test_dvc_reproduces_the_smoke_study(repo_root, tmp_path):

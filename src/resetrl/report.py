@@ -7,9 +7,10 @@ import argparse
 import csv
 import io
 import json
+import time
 from pathlib import Path
 
-from resetrl.analysis import SPLITS, analyze
+from resetrl.analysis import SPLITS, analyze, final_table, load_runs
 from resetrl.cli import stage_entry
 from resetrl.config import add_params_argument, params_from_args
 from resetrl.figures import CAPTIONS, FIGURES
@@ -30,6 +31,28 @@ def table_rows(summary: dict) -> tuple[list[str], list[list[str]]]:
         cells.append(f"{tokens['mean'] / 1e3:.1f}k ± {tokens['std'] / 1e3:.1f}k" if tokens else "–")
         rows.append(cells)
     return header, rows
+
+
+def write_tables(tables: Path, name: str, header: list[str], rows: list[list[str]]) -> str:
+    """The table as Markdown, CSV and LaTeX; returns the Markdown."""
+    table_md = markdown_table(header, rows)
+    atomic_write_text(tables / f"{name}.md", table_md)
+    atomic_write_text(tables / f"{name}.csv", csv_table(header, rows))
+    atomic_write_text(tables / f"{name}.tex", latex_table(header, rows))
+    return table_md
+
+
+def write_ablation_table(results: Path, params) -> None:
+    """The layout and loss ablations next to SRPO (the `ablations` target): what each arm changes,
+    and its final results."""
+    arms = params.arms
+    methods = [m for m in params.study.methods if arms[m].selector == "self"] + list(params.study.ablations)
+    summary = {"methods": methods, "table": final_table(load_runs(results, methods, list(params.study.seeds)), None)}
+    header, rows = table_rows(summary)
+    header[1:1] = ["layout", "loss", "prefix masked", "KL"]
+    for row, m in zip(rows, methods):
+        row[1:1] = [arms[m].layout, arms[m].loss, "yes" if arms[m].mask_prefix else "no", f"{arms[m].kl_coef:g}"]
+    write_tables(results / "tables", "ablations", header, rows)
 
 
 def _pm(s: dict) -> str:
@@ -57,6 +80,10 @@ def latex_table(header: list[str], rows: list[list[str]]) -> str:
 
 def results_page(summary: dict, params, theory: dict | None, table_md: str) -> str:
     rl = params.rl
+    wall = summary.get("wall_time_seconds")
+    timing = (f"Wall time of the `snakemake` invocation that wrote this page: **{wall / 60:.1f} min** "
+              f"({wall:.0f} s, from its start to this stage)." if wall is not None
+              else "Wall time: not measured (the page was written outside a `snakemake` run).")
     lines = [
         "# Results",
         "",
@@ -65,6 +92,8 @@ def results_page(summary: dict, params, theory: dict | None, table_md: str) -> s
         f"Arms {', '.join(summary['methods'])}; seeds {', '.join(map(str, summary['seeds']))}; {rl.steps} RL steps of "
         f"{rl.prompts_per_step} prompts x {rl.group_size} chains; model {params.model.hidden_size}d x "
         f"{params.model.num_layers} layers. Mean ± std over seeds.",
+        "",
+        timing,
         "",
         "## Final results (greedy pass@1 and sampled pass@k; ID = test, OOD = longer chains)",
         "",
@@ -102,12 +131,9 @@ def _num(x: float | None, fmt: str = ".2f") -> str:
 
 def write_outputs(results: Path, params, out_page: Path) -> dict:
     summary = analyze(results, params)
-    header, rows = table_rows(summary)
-    tables = results / "tables"
-    table_md = markdown_table(header, rows)
-    atomic_write_text(tables / "final.md", table_md)
-    atomic_write_text(tables / "final.csv", csv_table(header, rows))
-    atomic_write_text(tables / "final.tex", latex_table(header, rows))
+    stamp = results / "logs" / "study_started"  # written by the Snakefile's onstart
+    summary["wall_time_seconds"] = time.time() - int(stamp.read_text()) if stamp.exists() else None
+    table_md = write_tables(results / "tables", "final", *table_rows(summary))
     for name, draw in FIGURES.items():
         draw(summary, results / "plots" / name)
     theory_file = results / "theory" / "cpi.json"
@@ -125,7 +151,12 @@ def main(argv: list[str] | None = None) -> None:
     add_params_argument(parser)
     parser.add_argument("--results", default="results", help="the pipeline's results directory")
     parser.add_argument("--out", default="results/RESULTS.md")
+    parser.add_argument("--ablations", action="store_true",
+                        help="write only results/tables/ablations.{md,csv,tex} (SRPO and study.ablations)")
     args = parser.parse_args(argv)
+    if args.ablations:
+        write_ablation_table(Path(args.results), params_from_args(args))
+        return
     summary = write_outputs(Path(args.results), params_from_args(args), Path(args.out))
     for c in summary["claims"]:
         print(f"{c['verdict']:>15}: {c['claim']}")

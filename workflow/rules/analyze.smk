@@ -31,3 +31,23 @@ rule analyze:
         CONDA_ENV
     shell:
         "python -m resetrl.report {params.files} --results results --out {output.page} > {log} 2>&1"
+
+
+# The layout and loss ablations next to SRPO, in one table (opt-in: `snakemake --cores all ablations`).
+rule ablation_table:
+    input:
+        histories=expand("results/runs/{method}/seed{seed}/history.json", method=METHODS + ABLATIONS, seed=SEEDS),
+        evals=expand("results/eval/{method}/seed{seed}.json", method=METHODS + ABLATIONS, seed=SEEDS),
+        code=stage_code("analyze"),
+    output:
+        tables=expand("results/tables/ablations.{ext}", ext=["md", "csv", "tex"]),
+    params:
+        cfg=params_of("analyze"),
+        files=PARAMS_ARGS,
+    log:
+        "results/logs/ablation_table.log",
+    threads: 1
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m resetrl.report {params.files} --results results --ablations > {log} 2>&1"
