@@ -15,7 +15,7 @@ from resetrl.analysis import (
     suffix_correction,
     verdict,
 )
-from resetrl.report import csv_table, latex_table, markdown_table, table_rows
+from resetrl.report import csv_table, latex_table, markdown_table, study_wall_time, table_rows
 from resetrl.stats import wilson_interval
 
 
@@ -110,3 +110,19 @@ def test_claims_say_not_reproduced_when_the_numbers_disagree():
     assert verdicts[CLAIMS["accuracy"]] == "not reproduced"
     assert verdicts[CLAIMS["clean"]] == "not reproduced"
     assert all(c["verdict"] == "inconclusive" for c in claims(summary, "grpo", None, "srpo"))
+
+
+def test_wall_time_is_measured_only_for_a_full_run(tmp_path):
+    import os
+
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "data").mkdir()
+    (tmp_path / "eval" / "grpo").mkdir(parents=True)
+    (tmp_path / "logs" / "study_started").write_text("1000\n")
+    for path, mtime in ((tmp_path / "data" / "manifest.json", 1010), (tmp_path / "eval" / "grpo" / "seed0.json", 2900),
+                        (tmp_path / "eval" / "sft.json", 1500)):
+        path.write_text("{}")
+        os.utime(path, (mtime, mtime))
+    assert study_wall_time(tmp_path) == 1900  # start stamp to the newest evaluation
+    os.utime(tmp_path / "data" / "manifest.json", (900, 900))  # data older than this invocation: partial rerun
+    assert study_wall_time(tmp_path) is None

@@ -269,12 +269,13 @@ def analyze(results: Path, params) -> dict:
     runs = load_runs(results, list(study.methods), list(study.seeds))
     sft_file = results / "eval" / "sft.json"
     by_selector = {arms[m].selector: m for m in study.methods}
+    reference = study.methods[0]  # the baseline of speed-ups, as in the learning-curve figure
     reset_methods = [m for m in study.methods if arms[m].selector != "none"]
     summary = {
         "methods": list(study.methods), "seeds": list(study.seeds),
         "selectors": {m: arms[m].selector for m in study.methods},
         "table": final_table(runs, json.loads(sft_file.read_text()) if sft_file.exists() else None),
-        "speedups": speedups(runs, by_selector.get("none", study.methods[0])),
+        "speedups": speedups(runs, reference),
         "reset_positions": {m: reset_positions(runs[m]) for m in reset_methods},
         "localization": {m: localization(runs[m]) for m in reset_methods},
         "suffix_correction": {m: suffix_correction(runs[m]) for m in reset_methods},
@@ -283,6 +284,5 @@ def analyze(results: Path, params) -> dict:
         "curves": {m: {"step": mean_curve(runs[m], "step"), "tokens": mean_curve(runs[m], "compute/tokens_generated")}
                    for m in study.methods},
     }
-    summary["claims"] = claims(summary, by_selector.get("none", study.methods[0]), by_selector.get("random"),
-                               by_selector.get("self"))
+    summary["claims"] = claims(summary, reference, by_selector.get("random"), by_selector.get("self"))
     return summary

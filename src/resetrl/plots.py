@@ -15,6 +15,7 @@ import numpy as np  # noqa: E402
 
 from resetrl.cli import stage_entry
 from resetrl.config import add_params_argument, params_from_args  # noqa: E402
+from resetrl.stats import first_reach, speedup  # noqa: E402
 
 # One paper-column style shared by every figure of the study.
 STYLE = {"figure.figsize": (6.75, 2.6), "font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8,
@@ -38,20 +39,33 @@ def eval_curve(history: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]
             np.array([r[METRIC] for r in points]))
 
 
-def plot_learning_curves(runs: dict[str, list[list[dict]]], warm_start: float | None, out: Path) -> None:
+def plot_learning_curves(runs: dict[str, list[list[dict]]], warm_start: float | None, out: Path,
+                         reference: str | None = None) -> None:
+    """Mean +- SE curves; with a reference arm, each label gives the speed-up (steps, tokens) to the
+    reference's final seed-mean accuracy, and a dashed line marks that target."""
     plt.rcParams.update(STYLE)
     fig, (ax_step, ax_tok) = plt.subplots(1, 2, sharey=True)
+    summaries = {}
     for method, histories in sorted(runs.items()):
         curves = [eval_curve(h) for h in histories]
         n = min(len(c[0]) for c in curves)  # seeds share the eval schedule; guard ragged ends
-        steps = curves[0][0][:n]
-        tokens = np.mean([c[1][:n] for c in curves], axis=0)
-        mean, se = mean_se(np.stack([c[2][:n] for c in curves]))
-        label = f"{method} (n={len(curves)} seeds)"
+        summaries[method] = (curves[0][0][:n], np.mean([c[1][:n] for c in curves], axis=0),
+                             *mean_se(np.stack([c[2][:n] for c in curves])), len(curves))
+    target = summaries[reference][2][-1] if reference in summaries else None
+    for method, (steps, tokens, mean, se, n_seeds) in summaries.items():
+        label = f"{method} (n={n_seeds} seeds)"
+        if target is not None and method != reference:
+            ref_steps, ref_tokens = summaries[reference][0], summaries[reference][1]
+            factors = [speedup(first_reach(rx, summaries[reference][2], target), first_reach(x, mean, target))
+                       for rx, x in ((ref_steps, steps), (ref_tokens, tokens))]
+            label += (f": x{factors[0]:.1f} steps, x{factors[1]:.1f} tokens" if None not in factors
+                      else ": never reaches it")
         for ax, x in ((ax_step, steps), (ax_tok, tokens)):
             ax.plot(x, mean, label=label)
             ax.fill_between(x, mean - se, mean + se, alpha=0.25)
     for ax in (ax_step, ax_tok):
+        if target is not None:
+            ax.axhline(target, color="black", linestyle="--", linewidth=0.6, label=f"{reference} final (target)")
         if warm_start is not None:
             ax.axhline(warm_start, color="grey", linestyle=":", label="SFT warm start")
         ax.grid(alpha=0.3)
@@ -85,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     runs = {m: [json.loads((Path(args.runs) / m / f"seed{s}" / "history.json").read_text())
                 for s in study.seeds] for m in study.methods}
     warm = json.loads(Path(args.sft_summary).read_text())[METRIC] if args.sft_summary else None
-    plot_learning_curves(runs, warm, Path(args.out))
+    plot_learning_curves(runs, warm, Path(args.out), reference=study.methods[0])
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ import argparse
 import csv
 import io
 import json
-import time
 from pathlib import Path
 
 from resetrl.analysis import SPLITS, analyze, final_table, load_runs
@@ -81,9 +80,9 @@ def latex_table(header: list[str], rows: list[list[str]]) -> str:
 def results_page(summary: dict, params, theory: dict | None, table_md: str) -> str:
     rl = params.rl
     wall = summary.get("wall_time_seconds")
-    timing = (f"Wall time of the `snakemake` invocation that wrote this page: **{wall / 60:.1f} min** "
-              f"({wall:.0f} s, from its start to this stage)." if wall is not None
-              else "Wall time: not measured (the page was written outside a `snakemake` run).")
+    timing = (f"Wall time of the last full `snakemake` run of the study: **{wall / 60:.1f} min** ({wall:.0f} s, "
+              "from its start to its last evaluation)." if wall is not None
+              else "Wall time: not measured (no full `snakemake` run of the study wrote these results).")
     lines = [
         "# Results",
         "",
@@ -129,10 +128,24 @@ def _num(x: float | None, fmt: str = ".2f") -> str:
     return "never" if x is None else format(x, fmt)
 
 
+def study_wall_time(results: Path) -> float | None:
+    """Seconds from the start of the `snakemake` invocation (the Snakefile's onstart stamp) to its
+    newest evaluation, if that invocation ran the whole study (it rewrote the data); None for a
+    partial rerun or a DVC run, and the page keeps the last full measurement."""
+    stamp, manifest = results / "logs" / "study_started", results / "data" / "manifest.json"
+    if not stamp.exists() or not manifest.exists():
+        return None
+    started = int(stamp.read_text())
+    if manifest.stat().st_mtime < started:
+        return None
+    return max(p.stat().st_mtime for p in (results / "eval").rglob("*.json")) - started
+
+
 def write_outputs(results: Path, params, out_page: Path) -> dict:
+    previous = results / "analysis.json"
+    carried = json.loads(previous.read_text()).get("wall_time_seconds") if previous.exists() else None
     summary = analyze(results, params)
-    stamp = results / "logs" / "study_started"  # written by the Snakefile's onstart
-    summary["wall_time_seconds"] = time.time() - int(stamp.read_text()) if stamp.exists() else None
+    summary["wall_time_seconds"] = study_wall_time(results) or carried
     table_md = write_tables(results / "tables", "final", *table_rows(summary))
     for name, draw in FIGURES.items():
         draw(summary, results / "plots" / name)
