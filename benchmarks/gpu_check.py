@@ -4,18 +4,27 @@ on CUDA. Run: `python benchmarks/gpu_check.py` (or benchmarks/gpu_check.sh) -> r
 - torch engine: greedy output equal to `model.generate`, sampled log-probs equal to a forward pass,
   tokens/s against `model.generate` (fixed lengths) at batch 128;
 - vllm engine (where vLLM is installed): greedy equal to the torch engine, and after an optimizer
-  step plus `sync_weights` greedy equal to the updated trainer model.
+  step plus `sync_weights` greedy equal to the updated trainer model;
+- the cluster path on a tiny stand-in for a hub checkpoint (Qwen2, BPE tokenizer that splits the
+  thought delimiter): loaded by path in bfloat16, a LoRA step on CUDA that changes only adapter
+  weights, and the engines' log-probs against the adapted trainer model.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import tempfile
+from types import SimpleNamespace
 
 import torch
 from common import default_policy, engine_config, task_prompts, timed, write_result
 
 from resetrl.batch import pack_sequences, policy_logprobs_BT
+from resetrl.config import LoraConfig
+from resetrl.lora import add_lora
+from resetrl.model import load_policy
 from resetrl.rollout import SamplingSettings, make_engine
+from resetrl.testing import save_tiny_hub_model
 
 
 def main() -> None:
@@ -38,8 +47,6 @@ def main() -> None:
         params.rollout), torch.Generator(device="cpu").manual_seed(0)) for c in g]
     batch = pack_sequences([c.prompt_ids for c in sampled], [c.response_ids for c in sampled], [0] * len(sampled),
                            tokenizer.pad_token_id, [c.gen_logprobs for c in sampled])
-    batch = type(batch)(*(t.cuda() for t in (batch.ids_BL, batch.attn_BL, batch.mask_BT, batch.sampled_logp_BT,
-                                              batch.sampled_BT)))
     with torch.no_grad():
         gap = ((policy_logprobs_BT(model, batch) - batch.sampled_logp_BT).abs() * batch.sampled_BT).max()
     out["torch_logprob_max_gap"] = float(gap)
@@ -69,7 +76,37 @@ def main() -> None:
             [(p, []) for p in prompts], 1, fixed) for c in x), 2)
         out["vllm_tokens_per_s"] = n_vllm / t_vllm
         vllm_engine.close()
+    out["cluster_path"] = cluster_path()
     write_result("gpu_check", out)
+
+
+def cluster_path(device: str = "cuda") -> dict:
+    """A hub-style checkpoint by path (bf16 on CUDA), one LoRA step, engines on the adapted model."""
+    runtime = SimpleNamespace(device=device, dtype="auto")
+    model, tokenizer = load_policy(save_tiny_hub_model(tempfile.mkdtemp()), runtime)
+    model = add_lora(model, LoraConfig(8, 16.0, 0.0, "all-linear"))
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    batch = pack_sequences([[5, 6, 7]], [[8, 9, 10, 11]], [0], tokenizer.pad_token_id)
+    loss = -(policy_logprobs_BT(model, batch) * batch.mask_BT).sum()
+    loss.backward()
+    torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2).step()
+    changed = [n for n, p in model.named_parameters() if not torch.equal(p, before[n])]
+    model.eval()
+    result = {"dtype": str(next(model.parameters()).dtype), "lora_changed_only_adapters":
+              bool(changed) and all("lora_" in n for n in changed)}
+    settings = SamplingSettings.for_free_text(1.0, 1.0, 16, 8)
+    engines = ["torch"] + (["vllm"] if importlib.util.find_spec("vllm") else [])
+    for name in engines:
+        engine = make_engine(engine_config(name, 8), model, tokenizer)
+        chains = [c for g in engine.generate([([5, 6, 7], [])], 4, settings, torch.Generator().manual_seed(0))
+                  for c in g]
+        packed = pack_sequences([c.prompt_ids for c in chains], [c.response_ids for c in chains], [0] * len(chains),
+                                tokenizer.pad_token_id, [c.gen_logprobs for c in chains])
+        with torch.no_grad():
+            gap = ((policy_logprobs_BT(model, packed) - packed.sampled_logp_BT).abs() * packed.sampled_BT).max()
+        result[f"{name}_lora_logprob_max_gap"] = float(gap)
+        engine.close()
+    return result
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ def tokenizer():
 
 @pytest.fixture()
 def tiny_model(tokenizer):
-    cfg = ModelConfig(hidden_size=32, num_layers=2, num_heads=1, intermediate_size=64,
+    cfg = ModelConfig(pretrained=None, hidden_size=32, num_layers=2, num_heads=1, intermediate_size=64,
                       max_position_embeddings=512, init_seed=0)
     return build_model(cfg, tokenizer).eval()
 
@@ -46,7 +46,7 @@ def warm_start(tmp_path_factory, smoke_params):
 
     root = tmp_path_factory.mktemp("warm")
     params = dataclasses.replace(smoke_params, sft=dataclasses.replace(
-        smoke_params.sft, steps=150, batch_size=32, lr=1e-2, eval_every=1000))
+        smoke_params.sft, steps=150, batch_size=24, localization_batch_size=8, lr=1e-2, eval_every=1000))
     prepare_data(params.task, root / "data")
     run_sft(params, root / "data", root / "sft")
     return root

@@ -69,9 +69,9 @@ def test_schema_is_valid_draft_2020_12() -> None:
 
 def test_every_property_described_every_leaf_defaulted_and_closed() -> None:
     def walk(schema: dict[str, Any], where: str, in_leaf: bool) -> None:
-        if schema.get("type") == "object":  # closed, or a named collection of one $defs shape (arms)
-            closed = schema.get("additionalProperties")
-            assert closed is False or set(closed) == {"$ref"}, where
+        if schema.get("type") == "object":  # closed, a named collection of one $defs shape (arms),
+            closed = schema.get("additionalProperties")  # or a defaulted map of plain values (eval_files)
+            assert closed is False or set(closed) == {"$ref"} or ("default" in schema and "type" in closed), where
         for key, sub in schema.get("properties", {}).items():
             assert sub.get("description"), f"{where}.{key} lacks a description"
             if not in_leaf and "default" not in sub:  # then it is a section
@@ -118,9 +118,16 @@ def assert_mirrors(cls: type, schema: dict[str, Any]) -> None:
             assert_mirrors(hint, sub)
         elif "enum" in sub and "type" not in sub:
             assert hint is str, name
+        elif "oneOf" in sub:  # a keyword or a list of names (lora.target_modules)
+            assert hint == str | tuple[str, ...], name
+        elif isinstance(sub["type"], list):  # nullable
+            assert sub["type"][1] == "null" and hint == PY_TYPES[sub["type"][0]] | None, name
         elif sub["type"] == "array":
             items = SCHEMA["$defs"]["arm_name"] if "$ref" in sub["items"] else sub["items"]
             assert hint == tuple[PY_TYPES[items["type"]], ...], name
+        elif sub["type"] == "object" and "type" in (sub.get("additionalProperties") or {}):
+            value_type = PY_TYPES[sub["additionalProperties"]["type"]]
+            assert hint == dict[str, value_type], name
         elif sub["type"] == "object" and "additionalProperties" in sub and sub["additionalProperties"]:
             assert hint == dict[str, ArmConfig], name
             assert_mirrors(ArmConfig, SCHEMA["$defs"]["arm"])

@@ -98,3 +98,35 @@ def test_dvc_reproduces_the_smoke_study(repo_root, tmp_path):
     assert "results/eval/sft.json" in metrics_files
     assert data["metrics"]["results/eval/grpo/seed0.json"]["data"]["test"]["greedy_pass1"] >= 0.0
     assert data["params"]["params.yaml"]["data"]["rl"]["steps"] == 4
+
+
+def test_snakemake_runs_a_real_data_study(repo_root, tmp_path):
+    """The cluster-scale path through the real workflow: a pretrained model by path (a tiny Qwen2
+    stand-in), reasoning-gym problems scored in the verifier pool, benchmark files, no SFT, LoRA."""
+    from resetrl.testing import save_tiny_hub_model
+
+    root = clone(repo_root, tmp_path / "repo")
+    hub = save_tiny_hub_model(tmp_path / "tiny-qwen2")
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text("".join(json.dumps({"problem": f"What is {i}+1?", "answer": str(i + 1)}) + "\n" for i in range(4)))
+    (root / "configs/real.yaml").write_text(f"""
+study: {{methods: [grpo, srpo], ablations: [], seeds: [0]}}
+task: {{source: reasoning_gym, n_train: 16, n_val: 4, n_test: 4,
+        reasoning_gym: {{datasets: [chain_sum, basic_arithmetic], seed: 0}}, eval_files: {{bench: {bench}}}}}
+model: {{pretrained: {hub}}}
+sft: {{steps: 0}}
+rollout: {{max_thoughts: 3, max_thought_tokens: 8, batch_size: 16}}
+rl: {{steps: 2, prompts_per_step: 2, group_size: 4, minibatches: 2, eval_every: 1, save_every: 1,
+      localization_max_tokens: 8, lora: {{rank: 4, alpha: 8}}}}
+eval: {{pass_k: [1, 2], n_samples: 2}}
+runtime: {{verify_workers: 1}}
+""")
+    run(["snakemake", "--cores", "2", "--configfile", "configs/smoke.yaml", "configs/real.yaml"], root)
+    assert json.loads((root / "results/sft/model/pretrained.json").read_text()) == {"name_or_path": str(hub)}
+    for method in ("grpo", "srpo"):
+        metrics = json.loads((root / f"results/eval/{method}/seed0.json").read_text())
+        assert metrics["test"]["problems"] == 4 and metrics["ood"]["problems"] == 4
+        history = json.loads((root / f"results/runs/{method}/seed0/history.json").read_text())
+        assert sum(r.get("verify/ok", 0) + r.get("verify/no_answer", 0) for r in history) > 0
+    page = (root / "results/RESULTS.md").read_text()
+    assert "| srpo |" in (root / "results/tables/final.md").read_text() and "inconclusive" in page

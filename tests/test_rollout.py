@@ -16,6 +16,7 @@ from resetrl.model import load_policy
 from resetrl.rollout import BOXED, SamplingSettings, make_engine
 from resetrl.sampler import TorchEngine
 from resetrl.task import THOUGHT_END
+from resetrl.tokenizer import ThoughtDelimiter
 from resetrl.vllm_engine import _ChainState
 
 HAS_VLLM = importlib.util.find_spec("vllm") is not None
@@ -317,7 +318,7 @@ def test_vllm_engine_without_vllm_says_how_to_install(tiny_model, tokenizer):
 
 class _Tokens:
     def __init__(self, tokenizer):
-        self.tokenizer, self.delimiter = tokenizer, tokenizer.convert_tokens_to_ids(THOUGHT_END)
+        self.tokenizer, self.delimiter = tokenizer, ThoughtDelimiter(tokenizer)
 
 
 def test_vllm_rounds_apply_the_same_stop_rules(tokenizer):
@@ -326,19 +327,19 @@ def test_vllm_rounds_apply_the_same_stop_rules(tokenizer):
     engine, s = _Tokens(tokenizer), settings(max_thoughts=3, max_thought_tokens=8)
     ids = lambda text: tokenizer.encode(text, add_special_tokens=False)  # noqa: E731
     answered = Chain([1], [])
-    state = _ChainState(answered)
+    state = _ChainState(answered, 0)
     assert not state.add_thought(ids(f"1+2=3{THOUGHT_END}"), [0.0] * 6, settings(), engine)
     assert state.add_thought(ids(f"\\boxed{{3}}{THOUGHT_END}"), [0.0] * 10, settings(), engine)
     assert answered.finish == "answer" and answered.text == "" and len(answered.gen_ids) == 16
     overflow = Chain([1], [])
-    state = _ChainState(overflow)
+    state = _ChainState(overflow, 0)
     assert not state.add_thought(ids(f"ab{THOUGHT_END}"), [0.0] * 3, s, engine)
     assert state.add_thought(ids("cdefghij"), [0.0] * 8, s, engine)
     assert overflow.finish == "overflow" and overflow.gen_ids == ids(f"ab{THOUGHT_END}") and overflow.n_generated == 11
     capped = Chain([1], ids(f"a{THOUGHT_END}b{THOUGHT_END}"))
-    state = _ChainState(capped)
+    state = _ChainState(capped, 2)
     assert state.add_thought(ids(f"c{THOUGHT_END}"), [0.0] * 2, s, engine)
     assert capped.finish == "max_thoughts"
     ended = Chain([1], [])
-    assert _ChainState(ended).add_thought(ids("ab") + [tokenizer.eos_token_id], [0.0] * 3, s, engine)
+    assert _ChainState(ended, 0).add_thought(ids("ab") + [tokenizer.eos_token_id], [0.0] * 3, s, engine)
     assert ended.finish == "eos" and ended.gen_ids[-1] == tokenizer.eos_token_id

@@ -26,7 +26,7 @@ def task_mean(model, tokenizer, rows):
     return -masked_mean(policy_logprobs_BT(model, batch), batch.mask_BT)
 
 
-def test_each_task_weighs_by_the_localization_fraction(tiny_model, tokenizer):
+def test_each_task_weighs_by_the_localization_weight(tiny_model, tokenizer):
     solve, loc = rows_of(tokenizer)
     with torch.no_grad():
         mixed = mixed_sft_loss(tiny_model, tokenizer, solve, loc, 0.25)

@@ -110,11 +110,17 @@ def reset_positions(rs: list[Run], bins: int = 10) -> dict:
                 for r in rs if r.resets]}
 
 
+def _with_oracle(rs: list[Run]) -> list[dict]:
+    """Resets whose true first error is known: all of them on the procedural task, none on real data."""
+    return [x for r in rs for x in r.resets if x["deviation"] is not None]
+
+
 def localization(rs: list[Run]) -> dict:
     """Deviation (reset step - oracle first error) histogram, exact and clean-prefix rates at the
     start and the end of RL."""
     out = {}
     for name, records in zip(("start", "end"), _edges(rs)):
+        records = [x for x in records if x["deviation"] is not None]
         deviations = [x["deviation"] for x in records]
         out[name] = {
             "n": len(records),
@@ -134,7 +140,7 @@ def _rate(successes: int, trials: int) -> dict:
 
 def suffix_correction(rs: list[Run]) -> dict:
     """Share of correct suffixes per deviation bucket, Wilson 95% intervals (suffixes pooled)."""
-    records = [x for r in rs for x in r.resets]
+    records = _with_oracle(rs)
     out = {}
     for low, high, label in DEVIATION_BUCKETS:
         rewards = [v for x in records if low <= x["deviation"] <= high for v in x["suffix_rewards"]]
@@ -145,7 +151,7 @@ def suffix_correction(rs: list[Run]) -> dict:
 def clean_vs_erroneous(rs: list[Run]) -> dict:
     """Suffix-group pass@k (any suffix correct) and per-suffix correct rate, from clean vs
     erroneous prefixes."""
-    records = [x for r in rs for x in r.resets]
+    records = _with_oracle(rs)
     out = {}
     for name, clean in (("clean", True), ("erroneous", False)):
         subset = [x for x in records if x["clean_prefix"] == clean]

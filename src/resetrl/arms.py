@@ -19,7 +19,8 @@ from resetrl.resets import (
     sample_suffixes,
 )
 from resetrl.rollout import Chain, RolloutEngine, SamplingSettings
-from resetrl.task import Problem, reward
+from resetrl.scoring import rewards
+from resetrl.verify import VerifierPool
 
 TOKEN_KINDS = ("fresh", "parent", "suffix", "localization")
 
@@ -43,20 +44,23 @@ class Collected:
     records: list[dict]  # one per reset, for the analyses (resets.jsonl)
 
 
-def rewards_of(problem: Problem, chains: list[Chain]) -> torch.Tensor:
-    return torch.tensor([reward(problem, c.text) for c in chains])
+def rewards_of(problem, chains: list[Chain], verifier: VerifierPool | None) -> torch.Tensor:
+    return torch.tensor(rewards([problem] * len(chains), [c.text for c in chains], verifier))
 
 
 class GRPOArm:
-    def __init__(self, engine: RolloutEngine, params, generator: torch.Generator):
-        self.engine, self.generator = engine, generator
+    def __init__(self, engine: RolloutEngine, params, generator: torch.Generator, verifier: VerifierPool | None = None):
+        self.engine, self.generator, self.verifier = engine, generator, verifier
         self.group_size = params.rl.group_size
         self.sampling = SamplingSettings.from_config(params.rollout)
 
-    def collect(self, problems: list[Problem], step: int) -> Collected:
+    def collect(self, problems: list, step: int) -> Collected:
         requests = [(prompt_ids(self.engine.tokenizer, p), []) for p in problems]
         groups = self.engine.generate(requests, self.group_size, self.sampling, self.generator)
-        out = [TrainGroup("fresh", g, rewards_of(p, g), [0] * len(g)) for p, g in zip(problems, groups)]
+        scores = rewards([p for p, g in zip(problems, groups) for _ in g], [c.text for g in groups for c in g],
+                         self.verifier)
+        out = [TrainGroup("fresh", g, torch.tensor(scores[i * len(g):(i + 1) * len(g)]), [0] * len(g))
+               for i, (p, g) in enumerate(zip(problems, groups))]
         for g in out:
             g.adv_G = grpo_advantages_G(g.rewards_G)
         fresh = sum(c.n_generated for g in groups for c in g)
@@ -65,8 +69,9 @@ class GRPOArm:
 
 
 class ResetArm:
-    def __init__(self, engine: RolloutEngine, params, arm, generator: torch.Generator):
-        self.engine, self.generator, self.arm = engine, generator, arm
+    def __init__(self, engine: RolloutEngine, params, arm, generator: torch.Generator,
+                 verifier: VerifierPool | None = None):
+        self.engine, self.generator, self.arm, self.verifier = engine, generator, arm, verifier
         self.max_draws = params.rl.max_draws
         self.sampling = SamplingSettings.from_config(params.rollout)
         loc_settings = SamplingSettings.for_free_text(arm.localization_temperature, params.rollout.top_p,
@@ -77,17 +82,18 @@ class ResetArm:
             "self": lambda: SelfSelector(engine, loc_settings, generator),
         }[arm.selector]()
 
-    def collect(self, problems: list[Problem], step: int) -> Collected:
+    def collect(self, problems: list, step: int) -> Collected:
         _, n_suffixes, _ = LAYOUTS[self.arm.layout]
-        buffers = draw_fresh(self.engine, problems, self.arm.layout, self.max_draws, self.sampling, self.generator)
+        buffers = draw_fresh(self.engine, problems, self.arm.layout, self.max_draws, self.sampling, self.generator,
+                             self.verifier)
         chosen = self.selector.select([(b.problem, p) for b in buffers for p in b.parents])
         make_resets(buffers, chosen)
-        sample_suffixes(self.engine, buffers, n_suffixes, self.sampling, self.generator)
+        sample_suffixes(self.engine, buffers, n_suffixes, self.sampling, self.generator, self.verifier)
         groups: list[TrainGroup] = []
         for b in buffers:
             if b.fallback or b.base:
-                groups.append(TrainGroup("fresh" if b.fallback else "base", b.base, rewards_of(b.problem, b.base),
-                                         [0] * len(b.base)))
+                groups.append(TrainGroup("fresh" if b.fallback else "base", b.base,
+                                         rewards_of(b.problem, b.base, self.verifier), [0] * len(b.base)))
             for r in b.resets:
                 masked = len(r.prefix_ids) if self.arm.mask_prefix else 0
                 groups.append(TrainGroup("reset", r.suffixes, r.suffix_rewards_G, [masked] * len(r.suffixes)))
@@ -116,6 +122,7 @@ def _mean(values) -> float | None:
 
 def reset_metrics(buffers, selector: str) -> dict[str, float]:
     resets = [(b, r) for b in buffers for r in b.resets]
+    checked = [(b, r) for b, r in resets if r.oracle_step is not None]  # sources with a step checker
     m = {
         "reset/rate": _mean(not b.fallback for b in buffers),
         "reset/fallback_rate": _mean(b.fallback for b in buffers),
@@ -125,12 +132,12 @@ def reset_metrics(buffers, selector: str) -> dict[str, float]:
         "reset/suffix_correct_rate": _mean(float(r.suffix_rewards_G.mean()) for _, r in resets),
         "reset/suffix_group_pass": _mean(float(r.suffix_rewards_G.max()) for _, r in resets),
         "reset/suffix_tokens_mean": _mean(c.n_generated for _, r in resets for c in r.suffixes),
-        "loc/exact_match": _mean(r.deviation == 0 for _, r in resets),
-        "loc/deviation_mean": _mean(r.deviation for _, r in resets),
-        "loc/clean_prefix_rate": _mean(r.clean_prefix for _, r in resets),
+        "loc/exact_match": _mean(r.deviation == 0 for _, r in checked),
+        "loc/deviation_mean": _mean(r.deviation for _, r in checked),
+        "loc/clean_prefix_rate": _mean(r.clean_prefix for _, r in checked),
     }
     for name, clean in (("clean", True), ("erroneous", False)):
-        subset = [r.suffix_rewards_G for _, r in resets if r.clean_prefix == clean]
+        subset = [r.suffix_rewards_G for _, r in checked if r.clean_prefix == clean]
         m[f"reset/suffix_correct_rate_{name}"] = _mean(float(s.mean()) for s in subset)
         m[f"reset/suffix_group_pass_{name}"] = _mean(float(s.max()) for s in subset)
     if selector == "self":
@@ -138,8 +145,9 @@ def reset_metrics(buffers, selector: str) -> dict[str, float]:
     return {k: float(v) for k, v in m.items() if v is not None}
 
 
-def build_arm(method: str, engine: RolloutEngine, params, generator: torch.Generator):
+def build_arm(method: str, engine: RolloutEngine, params, generator: torch.Generator,
+              verifier: VerifierPool | None = None):
     arm = params.arms[method]
     if arm.selector == "none":
-        return GRPOArm(engine, params, generator)
-    return ResetArm(engine, params, arm, generator)
+        return GRPOArm(engine, params, generator, verifier)
+    return ResetArm(engine, params, arm, generator, verifier)

@@ -23,6 +23,14 @@ class PackedBatch:
     def __len__(self) -> int:
         return self.ids_BL.shape[0]
 
+    def micro_batches(self, size: int) -> list[tuple[torch.Tensor, "PackedBatch"]]:
+        """(row index, rows at full width) chunks of at most `size` rows (0: one chunk): a large
+        model's minibatch is run a few sequences at a time to fit in accelerator memory."""
+        chunks = torch.arange(len(self)).split(size) if size else [torch.arange(len(self))]
+        return [(i, PackedBatch(*(None if t is None else t[i] for t in (self.ids_BL, self.attn_BL, self.mask_BT,
+                                                                     self.sampled_logp_BT, self.sampled_BT))))
+                for i in chunks]
+
     def rows(self, index_B: torch.Tensor) -> "PackedBatch":
         """A minibatch, trimmed to its longest row so short minibatches cost less."""
         width = int(self.attn_BL[index_B].sum(-1).max())
@@ -64,9 +72,19 @@ def sampling_mismatch(batches: list[PackedBatch], trainer_logps_BT: list[torch.T
     return {"rollout/logprob_mismatch_mean": float(gaps.mean()), "rollout/logprob_mismatch_max": float(gaps.max())}
 
 
-def policy_logprobs_BT(model, batch: PackedBatch, *temperatures: float) -> torch.Tensor | list[torch.Tensor]:
+def policy_logprobs_BT(model, batch: PackedBatch, *temperatures: float,
+                       micro_batch: int = 0) -> torch.Tensor | list[torch.Tensor]:
     """Log-probability of every next token under the policy at a temperature (1 if none given);
-    several temperatures share one forward pass and give a list."""
-    logits_BLV = model(input_ids=batch.ids_BL, attention_mask=batch.attn_BL).logits
-    out = [token_logprobs_BT(logits_BLV[:, :-1], batch.ids_BL[:, 1:], t) for t in temperatures or (1.0,)]
+    several temperatures share one forward pass and give a list. `micro_batch` rows per forward
+    pass bounds the [rows, length, vocab] logits (use it without gradients: a backward pass would
+    keep every chunk's activations anyway)."""
+    # The model may sit on a GPU; log-probs come back to the CPU (fp32), where masks and advantages live.
+    device = next(model.parameters()).device
+    temperatures = temperatures or (1.0,)
+    parts = []
+    for _, chunk in batch.micro_batches(micro_batch):
+        ids_BL = chunk.ids_BL.to(device)
+        logits_BLV = model(input_ids=ids_BL, attention_mask=chunk.attn_BL.to(device)).logits
+        parts.append([token_logprobs_BT(logits_BLV[:, :-1], ids_BL[:, 1:], t).float().cpu() for t in temperatures])
+    out = [torch.cat(column) for column in zip(*parts)]
     return out if len(out) > 1 else out[0]

@@ -55,7 +55,26 @@ class ArmConfig:
 
 
 @dataclass(frozen=True)
+class NuminaConfig:
+    path: str | None  #: local parquet / JSONL copy; None loads it with `datasets` (online).
+    subset: str  #: rows' `source` value to keep (paper: olympiads).
+    n_train: int  #: filtered problems for training (paper: 400).
+    n_test: int  #: filtered problems for testing (paper: 100); task.n_val more follow as validation.
+    seed: int  #: shuffle seed (paper: 42).
+
+
+@dataclass(frozen=True)
+class ReasoningGymConfig:
+    datasets: tuple[str, ...]  #: reasoning-gym dataset names.
+    seed: int  #: train seed; val and test seeds follow the previous split's.
+
+
+@dataclass(frozen=True)
 class TaskConfig:
+    source: str  #: procedural | numina | reasoning_gym.
+    numina: NuminaConfig  #: task.source numina.
+    reasoning_gym: ReasoningGymConfig  #: task.source reasoning_gym.
+    eval_files: dict[str, str]  #: benchmark name -> local file; the ood split of real-data sources.
     seed: int  #: seed of the problem generator; fixes every split.
     n_train: int  #: problems in the train split (SFT and RL).
     n_val: int  #: problems in the validation split (learning curves).
@@ -74,6 +93,7 @@ class TaskConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
+    pretrained: str | None  #: hub name or local path; None builds the tiny model below.
     hidden_size: int  #: residual width.
     num_layers: int  #: transformer blocks.
     num_heads: int  #: attention heads per block.
@@ -85,12 +105,13 @@ class ModelConfig:
 @dataclass(frozen=True)
 class SFTConfig:
     steps: int  #: optimizer steps.
-    batch_size: int  #: chains per step.
+    batch_size: int  #: solution chains per step.
+    localization_batch_size: int  #: synthetic localization examples per step, on top.
     lr: float  #: peak AdamW learning rate.
     weight_decay: float  #: AdamW weight decay.
     warmup_steps: int  #: linear warmup steps.
     grad_clip: float  #: gradient-norm clip.
-    localization_fraction: float  #: share of each batch training self-localization.
+    localization_weight: float  #: share of the loss given to self-localization.
     eval_every: int  #: validation accuracy period (and at the end).
     seed: int  #: data-order seed.
 
@@ -104,6 +125,14 @@ class RolloutConfig:
     max_thoughts: int  #: thoughts per chain at most.
     max_thought_tokens: int  #: token budget of one thought.
     batch_size: int  #: sequences sampled together.
+
+
+@dataclass(frozen=True)
+class LoraConfig:
+    rank: int  #: adapter rank; 0 trains every parameter.
+    alpha: float  #: scale = alpha / rank.
+    dropout: float  #: dropout on the adapter input.
+    target_modules: str | tuple[str, ...]  #: "all-linear" or module names.
 
 
 @dataclass(frozen=True)
@@ -123,6 +152,7 @@ class RLConfig:
     loc_eval_problems: int  #: held-out failed chains behind that accuracy.
     eval_every: int  #: validation accuracy period (and at 0 and the last step).
     save_every: int  #: checkpoint period.
+    lora: LoraConfig  #: LoRA adapters instead of full fine-tuning (rank 0).
 
 
 @dataclass(frozen=True)
@@ -145,6 +175,11 @@ class TheoryConfig:
 @dataclass(frozen=True)
 class RuntimeConfig:
     threads: int  #: torch threads per job.
+    device: str  #: auto | cpu | cuda.
+    dtype: str  #: auto (bf16 on GPU, fp32 on CPU) | float32 | bfloat16.
+    micro_batch_size: int  #: sequences per forward / backward pass in RL updates (0 = whole minibatch).
+    verify_workers: int  #: answer-checking worker processes (real-data sources).
+    verify_timeout_s: float  #: hard limit of one answer check.
 
 
 @dataclass(frozen=True)
@@ -339,6 +374,9 @@ def _cross_checks(d: dict[str, Any]) -> list[tuple[tuple[str, ...], bool, str]]:
     unknown_arms = [m for m in (*study["methods"], *study["ablations"]) if m not in d["arms"]]
     batch = rl["prompts_per_step"] * rl["group_size"]
     budget = ro["max_thoughts"] * ro["max_thought_tokens"]
+    procedural = task["source"] == "procedural"
+    oracle_arms = [m for m in (*study["methods"], *study["ablations"])
+                   if m in d["arms"] and d["arms"][m]["selector"] == "oracle"]
     return [
         (("study.methods", "study.ablations"), not unknown_arms,
          f"study.methods / study.ablations name arms that `arms` does not define: {unknown_arms}"),
@@ -353,11 +391,17 @@ def _cross_checks(d: dict[str, Any]) -> list[tuple[tuple[str, ...], bool, str]]:
         (("model.hidden_size", "model.num_heads"), model["hidden_size"] % model["num_heads"] == 0,
          f"model.hidden_size ({model['hidden_size']}) must be divisible by model.num_heads ({model['num_heads']})"),
         (("model.max_position_embeddings", "rollout.max_thoughts", "rollout.max_thought_tokens"),
-         model["max_position_embeddings"] >= budget + 128,
+         model["pretrained"] is not None or model["max_position_embeddings"] >= budget + 128,
          f"model.max_position_embeddings ({model['max_position_embeddings']}) must cover the response "
          f"budget rollout.max_thoughts * rollout.max_thought_tokens ({budget}) plus 128 prompt tokens"),
         (("rl.minibatches", "rl.prompts_per_step", "rl.group_size"), batch % rl["minibatches"] == 0,
          f"rl.prompts_per_step * rl.group_size ({batch}) must be divisible by rl.minibatches ({rl['minibatches']})"),
+        (("task.source", "study.methods", "study.ablations"), procedural or not oracle_arms,
+         f"arms {oracle_arms} use the oracle selector, which needs the procedural task's step checker; "
+         f"task.source is {task['source']!r}"),
+        (("task.source", "sft.steps"), procedural or d["sft"]["steps"] == 0,
+         f"sft.steps ({d['sft']['steps']}) > 0 imitates procedural solutions; with task.source "
+         f"{task['source']!r} set sft.steps: 0 (the paper starts RL from the instruct model)"),
         (("eval.n_samples", "eval.pass_k"), ev["n_samples"] >= max(ev["pass_k"]),
          f"eval.n_samples ({ev['n_samples']}) must be >= max(eval.pass_k) ({max(ev['pass_k'])})"),
     ]
@@ -392,7 +436,9 @@ def _coerce(value: Any, schema: dict[str, Any]) -> Any:
         case "array":
             return tuple(_coerce(item, schema["items"]) for item in value)
         case "object":
-            return {key: _coerce(item, schema["properties"][key]) for key, item in value.items()}
+            # Named properties, or a free-keyed map (additionalProperties: a schema).
+            return {key: _coerce(item, schema.get("properties", {}).get(key) or schema["additionalProperties"])
+                    for key, item in value.items()}
     return value
 
 

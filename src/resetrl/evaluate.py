@@ -13,25 +13,38 @@ from resetrl.data import load_split
 from resetrl.evaluation import greedy_pass1, sampled_pass_k
 from resetrl.model import load_policy
 from resetrl.rollout import make_engine
+from resetrl.scoring import open_verifier
 from resetrl.storage import atomic_write_json
 
 EVAL_SPLITS = ("test", "ood")
 
 
 def evaluate_checkpoint(params: Params, model_dir: Path, data: Path, seed: int) -> dict:
+    """Per split: greedy pass@1, pass@k, response length; a split with several benchmarks (the ood
+    split of real-data sources) also per benchmark; an empty split records only its size."""
     splits = {split: load_split(data, split) for split in EVAL_SPLITS}  # validate all before computing
-    engine = make_engine(params.rollout, *load_policy(model_dir))
+    engine = make_engine(params.rollout, *load_policy(model_dir, params.runtime))
+    verifier = open_verifier(params.runtime, list(splits.values()))
     metrics: dict = {}
-    for split, problems in splits.items():
-        greedy = greedy_pass1(engine, problems, params.rollout)
-        sampled = sampled_pass_k(engine, problems, params.rollout, params.eval.n_samples, params.eval.pass_k, seed)
-        metrics[split] = {
-            "greedy_pass1": greedy["pass1"],
-            **{k: v for k, v in sampled.items() if k.startswith("pass@")},
-            "response_tokens": greedy["response_tokens"],
-            "problems": len(problems),
-        }
-    engine.close()
+    try:
+        for split, problems in splits.items():
+            if not problems:
+                metrics[split] = {"problems": 0}
+                continue
+            greedy = greedy_pass1(engine, problems, params.rollout, verifier)
+            sampled = sampled_pass_k(engine, problems, params.rollout, params.eval.n_samples, params.eval.pass_k,
+                                     seed, verifier)
+            metrics[split] = {
+                "greedy_pass1": greedy["pass1"],
+                **{k: v for k, v in sampled.items() if k.startswith("pass@")},
+                "response_tokens": greedy["response_tokens"],
+                "problems": len(problems),
+                **({"by_source": greedy["by_source"]} if "by_source" in greedy else {}),
+            }
+    finally:
+        engine.close()
+        if verifier is not None:
+            verifier.close()
     return metrics
 
 
@@ -48,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(params.runtime.threads)
     metrics = evaluate_checkpoint(params, Path(args.model), Path(args.data), args.seed)
     atomic_write_json(args.out, metrics)
-    print({split: round(m["greedy_pass1"], 3) for split, m in metrics.items()})
+    print({split: round(m["greedy_pass1"], 3) for split, m in metrics.items() if m["problems"]})
 
 
 if __name__ == "__main__":

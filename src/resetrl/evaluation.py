@@ -8,10 +8,12 @@ import torch
 
 from resetrl.localization import localization_prompt_ids, parse_localized_step
 from resetrl.rollout import RolloutEngine, SamplingSettings
-from resetrl.task import Problem, reward, split_thoughts
+from resetrl.scoring import rewards
+from resetrl.task import Problem, split_thoughts
+from resetrl.verify import VerifierPool
 
 
-def prompt_ids(tokenizer, problem: Problem) -> list[int]:
+def prompt_ids(tokenizer, problem) -> list[int]:
     return tokenizer.encode(problem.prompt, add_special_tokens=False)
 
 
@@ -23,27 +25,37 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - comb(n - c, k) / comb(n, k)
 
 
-def greedy_pass1(engine: RolloutEngine, problems: list[Problem], rollout) -> dict[str, float]:
-    """Greedy accuracy (no resets at evaluation), mean response length and generated tokens."""
+def greedy_pass1(engine: RolloutEngine, problems: list, rollout, verifier: VerifierPool | None = None) -> dict:
+    """Greedy accuracy (no resets at evaluation), mean response length and generated tokens; with
+    problems from several sources (benchmarks), the accuracy of each under `by_source`."""
     settings = SamplingSettings.from_config(rollout, greedy=True)
     groups = engine.generate([(prompt_ids(engine.tokenizer, p), []) for p in problems], 1, settings)
     chains = [g[0] for g in groups]
-    rewards = [reward(p, c.text) for p, c in zip(problems, chains)]
-    return {
-        "pass1": sum(rewards) / len(rewards),
+    scores = rewards(problems, [c.text for c in chains], verifier)
+    out = {
+        "pass1": sum(scores) / len(scores),
         "response_tokens": sum(len(c.response_ids) for c in chains) / len(chains),
         "tokens_generated": float(sum(c.n_generated for c in chains)),
     }
+    sources = sorted({getattr(p, "source", "") for p in problems})
+    if len(sources) > 1:
+        out["by_source"] = {}
+        for source in sources:
+            mine = [r for p, r in zip(problems, scores) if getattr(p, "source", "") == source]
+            out["by_source"][source] = {"greedy_pass1": sum(mine) / len(mine), "problems": len(mine)}
+    return out
 
 
-def sampled_pass_k(engine: RolloutEngine, problems: list[Problem], rollout, n_samples: int,
-                   ks: tuple[int, ...], seed: int) -> dict[str, float]:
+def sampled_pass_k(engine: RolloutEngine, problems: list, rollout, n_samples: int, ks: tuple[int, ...], seed: int,
+                   verifier: VerifierPool | None = None) -> dict[str, float]:
     """Mean unbiased pass@k over problems from n_samples chains each at the rollout temperature."""
     settings = SamplingSettings.from_config(rollout)
     generator = torch.Generator().manual_seed(seed)
     groups = engine.generate([(prompt_ids(engine.tokenizer, p), []) for p in problems], n_samples, settings,
                              generator)
-    correct = [sum(reward(p, c.text) for c in g) for p, g in zip(problems, groups)]
+    scores = iter(rewards([p for p, g in zip(problems, groups) for _ in g], [c.text for g in groups for c in g],
+                          verifier))
+    correct = [sum(next(scores) for _ in g) for g in groups]
     out = {f"pass@{k}": sum(pass_at_k(n_samples, int(c), k) for c in correct) / len(problems)
            for k in ks}
     out["tokens_generated"] = float(sum(c.n_generated for g in groups for c in g))

@@ -96,6 +96,14 @@ def policy_loss(kind: str, logp_BT, old_logp_BT, adv_B, mask_BT, *, clip_eps: fl
     return loss, stats
 
 
+def micro_batch_share(kind: str, micro_mask_BT: torch.Tensor, mask_BT: torch.Tensor) -> float:
+    """Weight of a micro-batch's loss so that the weighted micro-batch losses sum to the minibatch's:
+    its share of the tokens for a token mean, of the sequences for a sequence mean."""
+    if LOSS_AGGREGATION[kind] is masked_mean:
+        return float(micro_mask_BT.sum() / mask_BT.sum().clamp(min=1))
+    return micro_mask_BT.shape[0] / mask_BT.shape[0]
+
+
 def gradient_signal_B(adv_B: torch.Tensor, logp_BT: torch.Tensor, mask_BT: torch.Tensor) -> torch.Tensor:
     """Per-sequence gradient signal sum_t (|A|/T)(1 - p_t): the paper's measure of how much a
     sequence can move the policy (a confident token, p ~ 1, carries none)."""

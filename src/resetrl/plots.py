@@ -11,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless: stages run on servers and in CI
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 from resetrl.cli import stage_entry
@@ -71,8 +72,11 @@ def plot_learning_curves(runs: dict[str, list[list[dict]]], warm_start: float | 
         ax.grid(alpha=0.3)
     ax_step.set_xlabel("RL step")
     ax_tok.set_xlabel("generated tokens (cumulative)")
+    ax_tok.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1e3:g}k"))
     ax_step.set_ylabel("validation greedy pass@1")
-    ax_tok.legend(loc="lower right")
+    # Below both panels: the speed-up labels are long and would cover the curves.
+    fig.legend(*ax_tok.get_legend_handles_labels(), loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2,
+               frameon=False)
     fig.suptitle("Learning curves (mean ± SE over seeds)")
     save_figure(fig, out)
 

@@ -17,7 +17,9 @@ import torch
 from resetrl.evaluation import prompt_ids
 from resetrl.localization import localization_prompt_ids, parse_localized_step
 from resetrl.rollout import Chain, RolloutEngine, SamplingSettings
-from resetrl.task import Problem, check_chain, reward
+from resetrl.scoring import first_error, has_step_checker, rewards
+from resetrl.task import THOUGHT_END
+from resetrl.verify import VerifierPool
 
 # layout -> (parents, suffixes per parent, base group size)
 LAYOUTS = {"1x4": (1, 4, 4), "2x4": (2, 4, 0), "1x8": (1, 8, 0)}
@@ -36,7 +38,7 @@ class Reset:
     parent: Chain
     n_thoughts: int
     step: int  # e: thoughts 1..e-1 are the prefix, thought e is resampled
-    oracle_step: int  # the step checker's first erroneous thought, clamped like e
+    oracle_step: int | None  # the step checker's first erroneous thought, clamped like e (None: no checker)
     prefix_ids: list[int]
     localization: Chain | None = None  # the SRPO call; counted as compute, never trained on
     loc_fell_back: bool = False
@@ -44,18 +46,18 @@ class Reset:
     suffix_rewards_G: torch.Tensor | None = None  # scored once, shared by training and metrics
 
     @property
-    def deviation(self) -> int:
-        return self.step - self.oracle_step
+    def deviation(self) -> int | None:
+        return None if self.oracle_step is None else self.step - self.oracle_step
 
     @property
-    def clean_prefix(self) -> bool:
+    def clean_prefix(self) -> bool | None:
         """The kept prefix holds no error: the reset is at or before the first error."""
-        return self.deviation <= 0
+        return None if self.oracle_step is None else self.deviation <= 0
 
 
 @dataclass
 class PromptBuffer:
-    problem: Problem
+    problem: object  # a task.Problem or a sources.TextProblem
     drawn: list[Chain] = field(default_factory=list)  # every fresh chain, in draw order
     base: list[Chain] = field(default_factory=list)  # group 1, or the fallback fresh group
     parents: list[Chain] = field(default_factory=list)
@@ -66,8 +68,8 @@ class PromptBuffer:
         return not self.parents
 
 
-def draw_fresh(engine: RolloutEngine, problems: list[Problem], layout: str, max_draws: int,
-               settings: SamplingSettings, generator: torch.Generator) -> list[PromptBuffer]:
+def draw_fresh(engine: RolloutEngine, problems: list, layout: str, max_draws: int, settings: SamplingSettings,
+               generator: torch.Generator, verifier: VerifierPool | None = None) -> list[PromptBuffer]:
     n_parents, _, n_base = LAYOUTS[layout]
     buffers = [PromptBuffer(p) for p in problems]
 
@@ -78,12 +80,14 @@ def draw_fresh(engine: RolloutEngine, problems: list[Problem], layout: str, max_
 
     while todo := [(b, missing(b)) for b in buffers if missing(b) > 0]:
         requests = [(prompt_ids(engine.tokenizer, b.problem), []) for b, k in todo for _ in range(k)]
-        chains = iter(g[0] for g in engine.generate(requests, 1, settings, generator))
+        drawn = [g[0] for g in engine.generate(requests, 1, settings, generator)]
+        owners = [b for b, k in todo for _ in range(k)]
+        scored = iter(zip(drawn, rewards([b.problem for b in owners], [c.text for c in drawn], verifier)))
         for b, k in todo:
             for _ in range(k):
-                chain = next(chains)
+                chain, score = next(scored)
                 b.drawn.append(chain)
-                if reward(b.problem, chain.text) == 0.0 and len(b.parents) < n_parents:
+                if score == 0.0 and len(b.parents) < n_parents:
                     b.parents.append(chain)
                 elif len(b.base) < n_base:
                     b.base.append(chain)
@@ -102,24 +106,28 @@ def make_resets(buffers: list[PromptBuffer], steps: list[tuple[int, Chain | None
             step, loc, fell_back = next(pending)
             ends = parent.thought_ends  # thought i spans ends[i-2]:ends[i-1]
             e = clamp_step(step, len(ends))
-            oracle = clamp_step(check_chain(b.problem, parent.text).first_error, len(ends))
+            oracle = clamp_step(first_error(b.problem, parent.text), len(ends)) if has_step_checker(b.problem) else None
             prefix = parent.response_ids[:ends[e - 2]] if e > 1 else []
             b.resets.append(Reset(parent, len(ends), e, oracle, prefix, loc, fell_back))
 
 
 def sample_suffixes(engine: RolloutEngine, buffers: list[PromptBuffer], n: int, settings: SamplingSettings,
-                    generator: torch.Generator) -> None:
+                    generator: torch.Generator, verifier: VerifierPool | None = None) -> None:
     resets = [(b, r) for b in buffers for r in b.resets]
     requests = [(prompt_ids(engine.tokenizer, b.problem), r.prefix_ids) for b, r in resets]
-    for (b, r), group in zip(resets, engine.generate(requests, n, settings, generator)):
+    groups = engine.generate(requests, n, settings, generator)
+    scores = iter(rewards([b.problem for (b, _), g in zip(resets, groups) for _ in g],
+                          [c.text for g in groups for c in g], verifier))
+    for (_, r), group in zip(resets, groups):
         r.suffixes = group
-        r.suffix_rewards_G = torch.tensor([reward(b.problem, c.text) for c in group])
+        r.suffix_rewards_G = torch.tensor([next(scores) for _ in group])
 
 
 def thought_texts(tokenizer, chain: Chain) -> list[str]:
-    """The complete thoughts of a chain, from its delimiter tokens (not from decoded text)."""
+    """The complete thoughts of a chain, cut at its thought spans (not re-split from decoded text)."""
     ends = [0] + chain.thought_ends
-    return [tokenizer.decode(chain.response_ids[a:b - 1]) for a, b in zip(ends, ends[1:])]
+    spans = (tokenizer.decode(chain.response_ids[a:b]) for a, b in zip(ends, ends[1:]))
+    return [text[:text.rfind(THOUGHT_END)] for text in spans]
 
 
 # --- reset selectors: (problem, parent) -> (e, localization call or None, fell back) ----------
@@ -130,7 +138,7 @@ class RandomSelector:
     def __init__(self, generator: torch.Generator):
         self.generator = generator
 
-    def select(self, items: list[tuple[Problem, Chain]]) -> list[tuple[int, Chain | None, bool]]:
+    def select(self, items: list[tuple[object, Chain]]) -> list[tuple[int, Chain | None, bool]]:
         out = []
         for _, parent in items:
             n = max(len(parent.thought_ends), 1)
@@ -141,8 +149,8 @@ class RandomSelector:
 class OracleSelector:
     """CPI-CARO's improvability oracle, here exact: the step checker's first erroneous thought."""
 
-    def select(self, items: list[tuple[Problem, Chain]]) -> list[tuple[int, Chain | None, bool]]:
-        return [(check_chain(problem, parent.text).first_error or 1, None, False) for problem, parent in items]
+    def select(self, items: list[tuple[object, Chain]]) -> list[tuple[int, Chain | None, bool]]:
+        return [(first_error(problem, parent.text) or 1, None, False) for problem, parent in items]
 
 
 class SelfSelector:
@@ -152,7 +160,7 @@ class SelfSelector:
     def __init__(self, engine: RolloutEngine, settings: SamplingSettings, generator: torch.Generator):
         self.engine, self.settings, self.generator = engine, settings, generator
 
-    def select(self, items: list[tuple[Problem, Chain]]) -> list[tuple[int, Chain | None, bool]]:
+    def select(self, items: list[tuple[object, Chain]]) -> list[tuple[int, Chain | None, bool]]:
         tokenizer = self.engine.tokenizer
         thoughts = [thought_texts(tokenizer, parent) for _, parent in items]
         requests = [(localization_prompt_ids(tokenizer, problem.prompt, t), [])

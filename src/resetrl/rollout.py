@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from resetrl.tokenizer import thought_end_id
+from resetrl.tokenizer import ThoughtDelimiter
 
 BOXED = "\\boxed{"
 ENGINES = ("torch", "vllm")
@@ -112,7 +112,7 @@ class RolloutEngine:
 
     def __init__(self, tokenizer):
         self.tokenizer = tokenizer
-        self.delimiter = thought_end_id(tokenizer)
+        self.delimiter = ThoughtDelimiter(tokenizer)
 
     def generate(self, requests: list[tuple[list[int], list[int]]], n: int, settings: SamplingSettings,
                  generator: torch.Generator | None = None) -> list[list[Chain]]:
@@ -130,7 +130,7 @@ class RolloutEngine:
             self._sample(todo, settings, generator)
         for c in (c for g in groups for c in g):
             c.text = self.tokenizer.decode(c.response_ids).replace(self.tokenizer.eos_token, "")
-            c.thought_ends = [i + 1 for i, tok in enumerate(c.response_ids) if tok == self.delimiter]
+            c.thought_ends = self.delimiter.ends(c.response_ids)
         return groups
 
     def _sample(self, groups: list[list[Chain]], settings: SamplingSettings,

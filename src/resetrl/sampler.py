@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from resetrl.lora import effective_linear, unwrap
 from resetrl.rollout import Chain, RolloutEngine, SamplingSettings, finish_after_thought, sample_tokens
 
 SUPPORTED_MODEL_TYPES = ("llama", "qwen2")  # pre-norm, rotary, (grouped) multi-head attention
@@ -29,6 +30,7 @@ class TorchEngine(RolloutEngine):
         self.sync_weights(model)
 
     def sync_weights(self, model) -> None:
+        model = unwrap(model)  # LoRA: sample from the adapted layers (effective_linear merges them)
         config = model.config
         if config.model_type not in SUPPORTED_MODEL_TYPES or getattr(config, "use_sliding_window", False):
             raise ValueError(f"rollout.engine 'torch' supports {SUPPORTED_MODEL_TYPES} models without sliding "
@@ -64,16 +66,18 @@ class _LayerWeights:
         attn, mlp = layer.self_attn, layer.mlp
 
         def fused(*linears):
-            biases = [m.bias for m in linears]
+            weights, biases = zip(*map(effective_linear, linears))
             bias = None if all(b is None for b in biases) else torch.cat(
-                [b if b is not None else torch.zeros_like(m.weight[:, 0]) for b, m in zip(biases, linears)])
-            return torch.cat([m.weight for m in linears]), bias
+                [b if b is not None else torch.zeros_like(w[:, 0]) for b, w in zip(biases, weights)])
+            return torch.cat(weights), bias
 
         qkv, qkv_bias = fused(attn.q_proj, attn.k_proj, attn.v_proj)
         gate_up, gate_up_bias = fused(mlp.gate_proj, mlp.up_proj)
+        o, o_bias = effective_linear(attn.o_proj)
+        down, down_bias = effective_linear(mlp.down_proj)
         return cls(layer.input_layernorm.weight, layer.post_attention_layernorm.weight,
-                   layer.input_layernorm.variance_epsilon, qkv, qkv_bias, attn.o_proj.weight, attn.o_proj.bias,
-                   gate_up, gate_up_bias, mlp.down_proj.weight, mlp.down_proj.bias, attn.scaling, mlp.act_fn)
+                   layer.input_layernorm.variance_epsilon, qkv, qkv_bias, o, o_bias,
+                   gate_up, gate_up_bias, down, down_bias, attn.scaling, mlp.act_fn)
 
 
 class _Batch:
@@ -119,7 +123,11 @@ class _Batch:
         self.active_B = torch.zeros(B, dtype=torch.bool)
         tok = engine.tokenizer
         self.eos = -1 if s.ignore_eos else tok.eos_token_id
-        self.delimiter = -1 if s.free_text else engine.delimiter
+        self.delimiter = None if s.free_text else engine.delimiter
+        # Tokens that may complete a thought delimiter: only their rows need the stop rules' check.
+        self.closer_V = torch.zeros(max(len(tok), cfg.vocab_size), dtype=torch.bool)
+        if self.delimiter is not None:
+            self.closer_V[list(self.delimiter.closers)] = True
         self.pad = tok.pad_token_id
 
     # --- the decoder, with this call's attention -------------------------------------------------
@@ -200,7 +208,7 @@ class _Batch:
                 units.append(len(contexts))
                 self.chain[row] = c
                 self.response_len_B[row] = len(c.prefix_ids)
-                self.thoughts_B[row] = c.prefix_ids.count(self.delimiter)
+                self.thoughts_B[row] = len(self.engine.delimiter.ends(c.prefix_ids))
             contexts.append(group[0].prompt_ids + group[0].prefix_ids)
         if not rows:
             return
@@ -225,7 +233,7 @@ class _Batch:
         self.response_len_B[rows_R] += 1
         s = self.s
         thought_len_R = self.kept_B[rows_R] - self.thought_start_B[rows_R]
-        special_R = (token_R == self.eos) | (token_R == self.delimiter)
+        special_R = (token_R == self.eos) | self.closer_V[token_R]
         special_R |= self.response_len_B[rows_R] >= s.response_budget
         if not s.free_text:
             special_R |= thought_len_R >= s.max_thought_tokens
@@ -237,12 +245,15 @@ class _Batch:
         start = int(self.thought_start_B[row])
         if token == self.eos:
             return self._finish(row, "eos")
-        if token == self.delimiter:
+        if self.delimiter is not None and self.delimiter.completes(self.tokens_BN[row, start:kept].tolist()):
             self.thoughts_B[row] += 1
             self.thought_start_B[row] = kept
             thought = self.engine.tokenizer.decode(self.tokens_BN[row, start:kept].tolist())
             reason = finish_after_thought(s, thought, int(self.thoughts_B[row]), int(self.response_len_B[row]))
             return self._finish(row, reason) if reason else None
+        thought_full = not s.free_text and kept - start >= s.max_thought_tokens
+        if not thought_full and int(self.response_len_B[row]) < s.response_budget:
+            return None  # a token that may close a delimiter but did not
         if s.free_text:
             return self._finish(row, "length")
         # A thought reached its token budget (or the response its budget) without a delimiter:

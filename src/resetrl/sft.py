@@ -20,10 +20,10 @@ from resetrl.evaluation import greedy_pass1, localization_accuracy, prompt_ids
 from resetrl.localization import heldout_failed_chains, localization_example
 from resetrl.losses import masked_mean
 from resetrl.metrics import MetricsLog
-from resetrl.model import build_model, count_parameters, save_policy
+from resetrl.model import count_parameters, initial_policy, save_pointer, save_policy
 from resetrl.rollout import make_engine
+from resetrl.scoring import has_step_checker, open_verifier
 from resetrl.storage import atomic_write_json
-from resetrl.tokenizer import build_char_tokenizer
 
 
 def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
@@ -34,12 +34,12 @@ def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
     return peak * (0.1 + 0.45 * (1.0 + math.cos(math.pi * progress)))
 
 
-def mixed_sft_loss(model, tokenizer, rows, loc_rows, localization_fraction: float) -> torch.Tensor:
-    """Token-mean loss of each task, mixed by `localization_fraction`. A shared token mean would
+def mixed_sft_loss(model, tokenizer, rows, loc_rows, localization_weight: float) -> torch.Tensor:
+    """Token-mean loss of each task, mixed by `localization_weight`. A shared token mean would
     give localization ~1% of the signal: its target is one informative token against ~30 per chain.
     Two forward passes, since the long localization prompts would otherwise pad every chain."""
     losses = []
-    for batch_rows, weight in ((rows, 1.0 - localization_fraction), (loc_rows, localization_fraction)):
+    for batch_rows, weight in ((rows, 1.0 - localization_weight), (loc_rows, localization_weight)):
         if batch_rows:
             batch = pack_sequences([r[0] for r in batch_rows], [r[1] for r in batch_rows], [0] * len(batch_rows),
                                    tokenizer.pad_token_id)
@@ -48,17 +48,20 @@ def mixed_sft_loss(model, tokenizer, rows, loc_rows, localization_fraction: floa
 
 
 def run_sft(params: Params, data: Path, out: Path) -> dict:
+    """Imitation for `sft.steps` steps, then the warm start's validation accuracy. With 0 steps it
+    only measures the initial policy (a pretrained model is then saved as a pointer, not copied)."""
     cfg = params.sft
-    tokenizer = build_char_tokenizer()
-    model = build_model(params.model, tokenizer)
+    model, tokenizer = initial_policy(params.model, params.runtime)
     train_set, val_set = load_split(data, "train"), load_split(data, "val")
+    # Solutions and known first errors exist for the procedural task only (a config check).
+    procedural = all(has_step_checker(p) for p in val_set)
     encoded = [(prompt_ids(tokenizer, p), tokenizer.encode(p.solution, add_special_tokens=False))
-               for p in train_set]
-    heldout = heldout_failed_chains(val_set, params.rl.loc_eval_problems, seed=0)
+               for p in train_set] if cfg.steps else []
+    heldout = heldout_failed_chains(val_set, params.rl.loc_eval_problems, seed=0) if procedural else []
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     rng = random.Random(cfg.seed)
-    n_localization = round(cfg.batch_size * cfg.localization_fraction)
     engine = make_engine(params.rollout, model, tokenizer)
+    verifier = open_verifier(params.runtime, [val_set])
     log = MetricsLog(out / "live", [])
     started = time.perf_counter()
     for step in range(cfg.steps + 1):
@@ -66,16 +69,19 @@ def run_sft(params: Params, data: Path, out: Path) -> dict:
         if (step and step % cfg.eval_every == 0) or step == cfg.steps:  # step 0: an untrained model
             model.eval()
             engine.sync_weights(model)
-            record["eval/val/pass1"] = greedy_pass1(engine, val_set, params.rollout)["pass1"]
-            loc = localization_accuracy(engine, heldout, params.rl.localization_max_tokens, params.rollout.batch_size)
-            record.update({f"loc/heldout_{k}": v for k, v in loc.items()})
+            record["eval/val/pass1"] = greedy_pass1(engine, val_set, params.rollout, verifier)["pass1"]
+            if heldout:
+                loc = localization_accuracy(engine, heldout, params.rl.localization_max_tokens,
+                                            params.rollout.batch_size)
+                record.update({f"loc/heldout_{k}": v for k, v in loc.items()})
         if step < cfg.steps:
             model.train()
-            rows = rng.sample(encoded, cfg.batch_size - n_localization)
-            loc_rows = [localization_example(tokenizer, p, rng)[:2] for p in rng.sample(train_set, n_localization)]
+            rows = rng.sample(encoded, cfg.batch_size)
+            loc_rows = [localization_example(tokenizer, p, rng)[:2]
+                        for p in rng.sample(train_set, cfg.localization_batch_size)]
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, cfg.steps, cfg.lr, cfg.warmup_steps)
-            loss = mixed_sft_loss(model, tokenizer, rows, loc_rows, cfg.localization_fraction)
+            loss = mixed_sft_loss(model, tokenizer, rows, loc_rows, cfg.localization_weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -84,10 +90,15 @@ def run_sft(params: Params, data: Path, out: Path) -> dict:
         log.log(record)
     log.close()
     engine.close()
-    save_policy(model, tokenizer, out / "model")
+    if verifier is not None:
+        verifier.close()
+    if cfg.steps == 0 and params.model.pretrained is not None:
+        save_pointer(params.model.pretrained, out / "model")
+    else:
+        save_policy(model, tokenizer, out / "model")
     summary = {
         "eval/val/pass1": log.history[-1]["eval/val/pass1"],
-        "loc/heldout_exact_match": log.history[-1]["loc/heldout_exact_match"],
+        "loc/heldout_exact_match": log.history[-1].get("loc/heldout_exact_match"),
         "sft/final_loss": log.history[-2]["sft/loss"] if cfg.steps else None,
         "model/parameters": count_parameters(model),
         "time/seconds": time.perf_counter() - started,
@@ -109,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads or params.runtime.threads)
     summary = run_sft(params, Path(args.data), Path(args.out))
     print(f"sft: val pass@1 {summary['eval/val/pass1']:.3f}, held-out localization exact match "
-          f"{summary['loc/heldout_exact_match']:.3f}, {summary['model/parameters']} params")
+          f"{summary['loc/heldout_exact_match']}, {summary['model/parameters']} params")
 
 
 if __name__ == "__main__":

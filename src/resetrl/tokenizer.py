@@ -2,6 +2,7 @@
 
 Every printable ASCII character and the newline is one token; the thought delimiter is one
 special token, so a thought boundary is a single position and a reset cuts exactly there.
+`ThoughtDelimiter` also finds thought ends for hub tokenizers, which split the delimiter.
 """
 
 from __future__ import annotations
@@ -37,8 +38,45 @@ def build_char_tokenizer() -> PreTrainedTokenizerFast:
 
 
 def thought_end_id(tokenizer) -> int:
-    """Id of the thought delimiter; it must be a single token for thought spans to be exact."""
+    """Id of the thought delimiter of a tokenizer that keeps it as one token (the char tokenizer)."""
     ids = tokenizer.encode(THOUGHT_END, add_special_tokens=False)
     if len(ids) != 1:
         raise ValueError(f"tokenizer splits {THOUGHT_END!r} into {len(ids)} tokens; it must be one")
     return ids[0]
+
+
+class ThoughtDelimiter:
+    """Where thoughts end in token ids. The char tokenizer keeps the delimiter as one token (an id
+    comparison); a hub tokenizer splits it into several tokens whose boundaries depend on the
+    context, so there a thought ends at the token whose decoding completes the delimiter. Only
+    tokens holding the delimiter's last character (``closers``) can do that, so the text check is rare."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+        ids = tokenizer.encode(THOUGHT_END, add_special_tokens=False)
+        self.single_id: int | None = ids[0] if len(ids) == 1 else None
+        if self.single_id is not None:
+            self.closers = {self.single_id}
+        else:
+            last = THOUGHT_END[-1]
+            self.closers = {i for i in range(len(tokenizer)) if last in tokenizer.decode([i])}
+
+    def completes(self, ids: list[int]) -> bool:
+        """Whether the last of `ids` (the tokens of the open thought) completes a delimiter."""
+        if not ids or ids[-1] not in self.closers:
+            return False
+        if self.single_id is not None:
+            return True
+        tail = ids[-len(THOUGHT_END):]  # every token decodes to at least one character
+        text, before = self.tokenizer.decode(tail), self.tokenizer.decode(tail[:-1])
+        at = text.rfind(THOUGHT_END)
+        return at >= 0 and at + len(THOUGHT_END) > len(before)
+
+    def ends(self, ids: list[int]) -> list[int]:
+        """Index past each thought's last token: thought i spans ends[i-2]:ends[i-1]."""
+        out, start = [], 0
+        for i, token in enumerate(ids):
+            if token in self.closers and self.completes(ids[start:i + 1]):
+                out.append(i + 1)
+                start = i + 1
+        return out

@@ -24,21 +24,33 @@ from resetrl.config import Params, add_params_argument, params_from_args, params
 from resetrl.data import load_split
 from resetrl.evaluation import greedy_pass1, localization_accuracy
 from resetrl.localization import heldout_failed_chains
-from resetrl.losses import gradient_signal_B, policy_loss
+from resetrl.lora import add_lora, is_lora, merged_model
+from resetrl.losses import gradient_signal_B, micro_batch_share, policy_loss
 from resetrl.metrics import MetricsLog
 from resetrl.model import load_policy, save_policy
 from resetrl.rollout import make_engine
+from resetrl.scoring import has_step_checker, open_verifier, verifier_metrics
 from resetrl.stages import stage_params
 from resetrl.storage import atomic_write_json, write_jsonl
-from resetrl.task import Problem
 
 HELDOUT_SEED = 0  # the same held-out failed chains for every arm and seed
+
+
+def directory_digest(path: Path, max_hashed_bytes: int = 1 << 26) -> str:
+    """Digest of a checkpoint directory: contents of its files up to 64 MiB (the whole default
+    model, configs, a pointer), name, size and mtime of larger ones (a 14B model's shards)."""
+    digest = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        stat = f.stat()
+        digest.update(f"{f.relative_to(path)}:{stat.st_size}".encode())
+        digest.update(f.read_bytes() if stat.st_size <= max_hashed_bytes else str(stat.st_mtime_ns).encode())
+    return digest.hexdigest()
 
 
 def run_fingerprint(params: Params, method: str, seed: int, init: Path) -> str:
     """Hash of everything a run's trajectory depends on, to refuse resuming a different run."""
     inputs = {"method": method, "seed": seed, **select(params_to_dict(params), stage_params("train", method)),
-              "init": hashlib.sha256((init / "model.safetensors").read_bytes()).hexdigest()}
+              "init": directory_digest(init)}
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -47,16 +59,23 @@ class RLTrainer:
         self.p, self.method, self.seed, self.out = params, method, seed, Path(out)
         self.arm_cfg = params.arms[method]
         self.train_set, self.val_set = load_split(data, "train"), load_split(data, "val")
-        self.heldout = heldout_failed_chains(self.val_set, params.rl.loc_eval_problems, HELDOUT_SEED)
+        # Held-out localization needs known first errors: the procedural task only.
+        self.heldout = heldout_failed_chains(self.val_set, params.rl.loc_eval_problems, HELDOUT_SEED) \
+            if all(has_step_checker(p) for p in self.val_set) else []
         self.store = CheckpointStore(self.out / "ckpt", run_fingerprint(params, method, seed, init))
         resume_from = self.store.latest()
-        self.model, self.tokenizer = load_policy(resume_from or init)
-        self.ref_model = load_policy(init)[0] if self.arm_cfg.kl_coef > 0 else None
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=params.rl.lr,
+        self.model, self.tokenizer = load_policy(resume_from or init, params.runtime)
+        if params.rl.lora.rank and not is_lora(self.model):
+            self.model = add_lora(self.model, params.rl.lora)
+        # The KL reference is the warm start: with LoRA, the same model with its adapters disabled.
+        self.ref_model = load_policy(init, params.runtime)[0] \
+            if self.arm_cfg.kl_coef > 0 and not is_lora(self.model) else None
+        self.optimizer = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=params.rl.lr,
                                            weight_decay=params.rl.weight_decay)
         self.generator = torch.Generator().manual_seed(seed)
         self.engine = make_engine(params.rollout, self.model, self.tokenizer)
-        self.arm = build_arm(method, self.engine, params, self.generator)
+        self.verifier = open_verifier(params.runtime, [self.train_set, self.val_set])
+        self.arm = build_arm(method, self.engine, params, self.generator, self.verifier)
         self.state = {"step": 0, "epoch": 0, "cursor": 0, "tokens": 0, "history": [], "resets": []}
         if resume_from is not None:
             saved = self.store.load_state(resume_from)
@@ -66,7 +85,7 @@ class RLTrainer:
             print(f"resumed from {resume_from} at step {self.state['step']}")
         self.log = MetricsLog(self.out / "live", self.state["history"])
 
-    def next_prompts(self) -> list[Problem]:
+    def next_prompts(self) -> list:
         """Without replacement through a per-epoch shuffle derived from (seed, epoch): the data
         position is two integers, so resuming needs no RNG state."""
         batch = []
@@ -83,14 +102,23 @@ class RLTrainer:
 
     def validate(self) -> dict[str, float]:
         self.model.eval()
-        return {"eval/val/pass1": greedy_pass1(self.engine, self.val_set, self.p.rollout)["pass1"]}
+        return {"eval/val/pass1": greedy_pass1(self.engine, self.val_set, self.p.rollout, self.verifier)["pass1"]}
 
     def localization_check(self) -> dict[str, float]:
         """Greedy self-localization on fixed held-out failed chains: drift of the skill during RL."""
+        if not self.heldout:
+            return {}
         self.model.eval()
         result = localization_accuracy(self.engine, self.heldout, self.p.rl.localization_max_tokens,
                                        self.p.rollout.batch_size)
         return {f"loc/heldout_{k}": v for k, v in result.items()}
+
+    def reference_logprobs_BT(self, batch, temperature: float) -> torch.Tensor:
+        micro = self.p.runtime.micro_batch_size
+        if self.ref_model is not None:
+            return policy_logprobs_BT(self.ref_model, batch, temperature, micro_batch=micro)
+        with self.model.disable_adapter():
+            return policy_logprobs_BT(self.model, batch, temperature, micro_batch=micro)
 
     def update(self, collected: Collected) -> dict[str, float]:
         rl, tok, arm = self.p.rl, self.tokenizer, self.arm_cfg
@@ -102,11 +130,12 @@ class RLTrainer:
                                [c.gen_logprobs for c in chains])
         order_B = torch.randperm(len(chains), generator=self.generator)
         minibatches = [(batch.rows(i), adv_B[i], i) for i in order_B.chunk(rl.minibatches)]
-        temperature = self.p.rollout.temperature
+        temperature, micro = self.p.rollout.temperature, self.p.runtime.micro_batch_size
         with torch.no_grad():  # behaviour log-probs, fixed before the first update; raw ones for the engine check
-            old, raw = zip(*(policy_logprobs_BT(self.model, mb, temperature, 1.0) for mb, _, _ in minibatches))
-            ref = [policy_logprobs_BT(self.ref_model, mb, temperature) for mb, _, _ in minibatches] \
-                if self.ref_model is not None else [None] * len(old)
+            old, raw = zip(*(policy_logprobs_BT(self.model, mb, temperature, 1.0, micro_batch=micro)
+                             for mb, _, _ in minibatches))
+            ref = [self.reference_logprobs_BT(mb, temperature) for mb, _, _ in minibatches] \
+                if self.arm_cfg.kl_coef > 0 else [None] * len(old)
         signal_B = torch.zeros(len(chains))
         for (mb, adv_b, idx), old_logp in zip(minibatches, old):
             signal_B[idx] = gradient_signal_B(adv_b, old_logp, mb.mask_BT)
@@ -114,14 +143,21 @@ class RLTrainer:
         self.model.train()
         stats: dict[str, list[float]] = {}
         for (mb, adv_b, _), old_logp, ref_logp in zip(minibatches, old, ref):
-            logp = policy_logprobs_BT(self.model, mb, temperature)
-            loss, mb_stats = policy_loss(arm.loss, logp, old_logp, adv_b, mb.mask_BT, clip_eps=rl.clip_eps,
-                                         dual_clip=rl.dual_clip, kl_coef=arm.kl_coef, ref_logp_BT=ref_logp)
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), rl.grad_clip)
+            mb_stats: dict[str, float] = {"loss": 0.0}
+            for rows, sub in mb.micro_batches(micro):  # gradients accumulate to the minibatch's
+                logp = policy_logprobs_BT(self.model, sub, temperature)
+                loss, sub_stats = policy_loss(arm.loss, logp, old_logp[rows], adv_b[rows], sub.mask_BT,
+                                              clip_eps=rl.clip_eps, dual_clip=rl.dual_clip, kl_coef=arm.kl_coef,
+                                              ref_logp_BT=None if ref_logp is None else ref_logp[rows])
+                share = micro_batch_share(arm.loss, sub.mask_BT, mb.mask_BT)
+                (loss * share).backward()
+                for k, v in {"loss": loss.item(), **sub_stats}.items():
+                    mb_stats[k] = mb_stats.get(k, 0.0) + v * share
+            grad_norm = torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad],
+                                                       rl.grad_clip)
             self.optimizer.step()
-            for k, v in {"loss": loss.item(), "grad_norm": grad_norm.item(), **mb_stats}.items():
+            for k, v in {**mb_stats, "grad_norm": grad_norm.item()}.items():
                 stats.setdefault(k, []).append(v)
         self.engine.sync_weights(self.model)  # the next rollouts must come from the updated policy
         metrics = {f"train/{k}": sum(v) / len(v) for k, v in stats.items()} | mismatch
@@ -139,6 +175,7 @@ class RLTrainer:
 
     def train_step(self) -> dict[str, float]:
         self.model.eval()
+        checks_before = dict(self.verifier.counts) if self.verifier is not None else {}
         collected = self.arm.collect(self.next_prompts(), self.state["step"])
         rewards = torch.cat([g.rewards_G for g in collected.groups])
         generated = sum(collected.tokens[k] for k in TOKEN_KINDS)
@@ -151,6 +188,7 @@ class RLTrainer:
             "train/tokens_generated": float(generated),
             **{f"train/tokens_{k}": float(v) for k, v in collected.tokens.items()},
             **collected.metrics,
+            **verifier_metrics(self.verifier, checks_before),
             **self.update(collected),
         }
 
@@ -188,7 +226,10 @@ class RLTrainer:
                       **self.evaluations(rl.steps)})
         self.log.close()
         self.engine.close()
-        save_policy(self.model, self.tokenizer, self.out / "model")
+        if self.verifier is not None:
+            self.verifier.close()
+        # Merged (adapters folded in): loadable by transformers and vLLM like any checkpoint.
+        save_policy(merged_model(self.model), self.tokenizer, self.out / "model")
         write_jsonl(self.out / "resets.jsonl", self.state["resets"])
         atomic_write_json(self.out / "history.json", self.state["history"])
         return self.state["history"]

@@ -20,8 +20,12 @@ import tempfile
 
 import torch
 
+from resetrl.lora import merged_named_weights, unwrap
 from resetrl.rollout import Chain, RolloutEngine, SamplingSettings, finish_after_thought
+from resetrl.task import THOUGHT_END
 
+# Context length vLLM reserves KV cache for; hub models declare 32k-128k, far beyond a 20 x 256-token chain.
+MAX_MODEL_LEN = 8192
 INSTALL_HINT = ("rollout.engine: vllm needs vLLM: `pip install -e .[vllm]` on a GPU machine, or the CPU build "
                 "in its own environment (README, 'vLLM engine')")
 
@@ -42,24 +46,30 @@ class VLLMEngine(RolloutEngine):
         super().__init__(tokenizer)
         LLM, self._SamplingParams = import_vllm()
         self.cache_resets = 0
-        # vLLM loads its architecture and first weights from a checkpoint directory.
+        # vLLM builds its model from a checkpoint: the one `model` was loaded from (a hub name or a
+        # local path), else a copy; the trainer's current weights (adapters merged) are loaded next.
         self._dir = tempfile.mkdtemp(prefix="resetrl-vllm-")
-        model.save_pretrained(self._dir)
+        base = unwrap(model)
+        source = getattr(base.config, "_name_or_path", "") or self._dir
+        if source == self._dir:
+            base.save_pretrained(self._dir)
         tokenizer.save_pretrained(self._dir)
         on_cpu = next(model.parameters()).device.type == "cpu"
-        max_len = model.config.max_position_embeddings
+        max_len = min(base.config.max_position_embeddings, MAX_MODEL_LEN)
         # vLLM's CPU build fails on a seeded request whose prefill is chunked ("CPU Generator does
         # not use offset"): on CPU, let one step hold a whole batch of full-length prompts.
         cpu_limits = dict(max_num_batched_tokens=rollout.batch_size * max_len) if on_cpu else {}
-        self.llm = LLM(model=self._dir, tokenizer=self._dir, dtype=str(next(model.parameters()).dtype).split(".")[-1],
+        self.llm = LLM(model=source, tokenizer=self._dir, dtype=str(next(model.parameters()).dtype).split(".")[-1],
                        enable_prefix_caching=True, gpu_memory_utilization=rollout.vllm_gpu_memory_utilization,
                        enforce_eager=on_cpu, max_model_len=max_len, max_num_seqs=rollout.batch_size,
                        logprobs_mode="raw_logprobs", seed=0, **cpu_limits)
+        if source != self._dir:
+            self.load_weights(model)
 
     # --- weights ---------------------------------------------------------------------------------
     def load_weights(self, model) -> None:
         """Copy the trainer's parameters into the engine's model (HF names; vLLM fuses q|k|v itself)."""
-        weights = [(name, p.detach()) for name, p in model.named_parameters()]
+        weights = list(merged_named_weights(model))
         # reload_weights redoes vLLM's post-load processing (its CPU build repacks linear weights).
         self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": weights, "is_checkpoint_format": True})
         self.llm.apply_model(_repack_tied_head)
@@ -81,12 +91,19 @@ class VLLMEngine(RolloutEngine):
     # --- sampling --------------------------------------------------------------------------------
     def _params(self, s: SamplingSettings, max_tokens: int, n: int, seed: int | None):
         sampling = dict(temperature=0.0) if s.greedy else dict(temperature=s.temperature, top_p=s.top_p, seed=seed)
-        stop = [] if s.free_text else [self.delimiter]
-        return self._SamplingParams(n=n, max_tokens=max_tokens, stop_token_ids=stop, ignore_eos=s.ignore_eos,
-                                    logprobs=0, skip_special_tokens=False, detokenize=False, **sampling)
+        single = self.delimiter.single_id
+        if s.free_text:
+            stop = {}
+        elif single is not None:
+            stop = dict(stop_token_ids=[single])
+        else:  # a delimiter split over several tokens: a stop string, which needs detokenizing
+            stop = dict(stop=[THOUGHT_END], include_stop_str_in_output=True, detokenize=True)
+        options = dict(n=n, max_tokens=max_tokens, ignore_eos=s.ignore_eos, logprobs=0, skip_special_tokens=False,
+                       detokenize=False) | stop | sampling
+        return self._SamplingParams(**options)
 
     def _sample(self, groups: list[list[Chain]], s: SamplingSettings, generator: torch.Generator | None) -> None:
-        state = {id(c): _ChainState(c) for g in groups for c in g}
+        state = {id(c): _ChainState(c, len(self.delimiter.ends(c.prefix_ids))) for g in groups for c in g}
         # Round 1: one n = K request per group (one prefill); later rounds: one request per chain.
         live: list[list[Chain]] = groups
         while live:
@@ -112,10 +129,10 @@ class VLLMEngine(RolloutEngine):
 class _ChainState:
     """Thought-by-thought stop rules of one chain, the same as the torch engine's token-level ones."""
 
-    def __init__(self, chain: Chain):
+    def __init__(self, chain: Chain, prefix_thoughts: int):
         self.chain = chain
         self.response_len = len(chain.prefix_ids)
-        self.thoughts = 0
+        self.thoughts = prefix_thoughts
 
     def add_thought(self, tokens: list[int], logprobs: list[float], s: SamplingSettings,
                     engine: VLLMEngine) -> bool:
@@ -132,11 +149,11 @@ class _ChainState:
             c.gen_ids += tokens
             c.gen_logprobs += logprobs
             c.finish = "length"
-        elif tokens and tokens[-1] == engine.delimiter:
+        elif engine.delimiter.completes(tokens):
             c.gen_ids += tokens
             c.gen_logprobs += logprobs
-            self.thoughts = (c.prefix_ids + c.gen_ids).count(engine.delimiter)
-            c.finish = finish_after_thought(s, engine.tokenizer.decode(tokens[:-1]), self.thoughts, self.response_len)
+            self.thoughts += 1
+            c.finish = finish_after_thought(s, engine.tokenizer.decode(tokens), self.thoughts, self.response_len)
         else:  # no delimiter within the thought (or response) budget: cut back to the last thought
             c.finish = "overflow" if len(tokens) >= s.max_thought_tokens else "budget"
         return bool(c.finish)

@@ -1,0 +1,56 @@
+"""Outcome rewards: 1 for a correct final answer, else 0, whatever the problem source.
+
+The procedural task is checked exactly in-process (microseconds). Real-data problems are checked
+by math-verify or a reasoning-gym scorer in the verifier pool's worker processes, each check under
+a hard timeout, so a hung check costs one reward, never the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from resetrl.sources import TextProblem
+from resetrl.task import Problem, check_chain, reward
+from resetrl.verify import VerifierPool, check_item
+
+
+def rewards(problems: Sequence, responses: Sequence[str], verifier: VerifierPool | None = None) -> list[float]:
+    """Reward of each (problem, response). Without a pool, text problems are checked in-process
+    with no timeout (tests, tiny runs)."""
+    out = [0.0] * len(problems)
+    text = [i for i, p in enumerate(problems) if isinstance(p, TextProblem)]
+    for i, (problem, response) in enumerate(zip(problems, responses)):
+        if not isinstance(problem, TextProblem):
+            out[i] = reward(problem, response)
+    if text:
+        items = [(problems[i].checker, problems[i].gold, responses[i]) for i in text]
+        verdicts = verifier.score(items) if verifier is not None else [check_item(item) for item in items]
+        for i, verdict in zip(text, verdicts):
+            out[i] = verdict.reward
+    return out
+
+
+def has_step_checker(problem) -> bool:
+    """Only the procedural task knows the first wrong thought of a chain; the oracle selector and
+    the localization analyses need it."""
+    return isinstance(problem, Problem)
+
+
+def first_error(problem, response: str) -> int | None:
+    """The first wrong thought by the step checker (None: none found, or no checker)."""
+    return check_chain(problem, response).first_error if has_step_checker(problem) else None
+
+
+def open_verifier(runtime, problem_sets: Sequence[Sequence]) -> VerifierPool | None:
+    """A verifier pool when any problem needs one (close it when done), else None."""
+    if any(isinstance(p, TextProblem) for problems in problem_sets for p in problems):
+        return VerifierPool(runtime.verify_workers, runtime.verify_timeout_s)
+    return None
+
+
+def verifier_metrics(verifier: VerifierPool | None, before: dict[str, int]) -> dict[str, float]:
+    """Checks per outcome since `before` (a copy of verifier.counts): timeouts and parse failures
+    score 0 and are logged, so a silently failing verifier shows up in the metrics."""
+    if verifier is None:
+        return {}
+    return {f"verify/{status}": float(n - before.get(status, 0)) for status, n in verifier.counts.items()}
