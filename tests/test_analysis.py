@@ -35,6 +35,25 @@ def reset(step: int, e: int, oracle: int, n: int, rewards: list[float]) -> dict:
             "clean_prefix": e <= oracle, "suffix_rewards": rewards}
 
 
+def test_real_data_tables_add_benchmark_columns_and_dash_empty_splits():
+    def real(greedy: float, with_benchmarks: bool) -> dict:
+        test = {"greedy_pass1": greedy, "pass@1": greedy, "problems": 4}
+        ood = {"greedy_pass1": greedy / 2, "pass@1": greedy / 2, "problems": 6, "by_source": {
+            "eval/math_l5": {"greedy_pass1": greedy / 4, "problems": 3},
+            "eval/hmmt": {"greedy_pass1": greedy, "problems": 3}}} if with_benchmarks else {"problems": 0}
+        return {"test": test, "ood": ood}
+
+    runs = {"grpo": [Run("grpo", s, history([0.5]), [], real(g, True)) for s, g in ((0, 0.4), (1, 0.8))]}
+    table = final_table(runs, real(0.2, True))
+    assert table["grpo"]["math_l5"]["greedy_pass1"]["mean"] == pytest.approx(0.15)
+    header, rows = table_rows({"methods": ["grpo"], "table": table})
+    assert header[-3:] == ["hmmt greedy_pass1", "math_l5 greedy_pass1", "generated tokens / run"]
+    assert rows[0][header.index("hmmt greedy_pass1")] == "0.600 ± 0.283" and rows[1][0] == "sft"
+    no_benchmarks = {"grpo": [Run("grpo", 0, history([0.5]), [], real(0.4, False))]}
+    header, rows = table_rows({"methods": ["grpo"], "table": final_table(no_benchmarks, None)})
+    assert header == ["method", "test greedy_pass1", "test pass@1", "generated tokens / run"]
+
+
 def test_final_table_reports_mean_and_sample_std_over_seeds():
     runs = {"grpo": [Run("grpo", s, history([0.5, 0.6]), [], evaluation(g)) for s, g in ((0, 0.6), (1, 0.8))]}
     table = final_table(runs, None)

@@ -46,19 +46,30 @@ def _summary(values: list[float]) -> dict:
     return {"mean": mean, "std": std, "se": se, "n": len(values)}
 
 
+def _scores(evaluation: dict) -> dict[str, dict[str, float]]:
+    """Table columns of one evaluation JSON: per split, greedy pass@1 and every pass@k (an empty
+    split has none); per benchmark of a split that mixes several (`by_source`), greedy pass@1."""
+    out = {split: {k: v for k, v in evaluation[split].items() if k == "greedy_pass1" or k.startswith("pass@")}
+           for split in SPLITS}
+    for split in SPLITS:
+        for source, scores in sorted(evaluation[split].get("by_source", {}).items()):
+            out[source.removeprefix("eval/")] = {"greedy_pass1": scores["greedy_pass1"]}
+    return out
+
+
 def final_table(runs: dict[str, list[Run]], sft_eval: dict | None) -> dict:
-    """Per method and split: greedy pass@1 and every sampled pass@k, mean / std over seeds;
+    """Per method and column group (split or benchmark): each metric's mean / std over seeds;
     generated tokens per run."""
     table = {}
     for m, rs in runs.items():
-        row = {split: {k: _summary([r.evaluation[split][k] for r in rs])
-                       for k in rs[0].evaluation[split] if k == "greedy_pass1" or k.startswith("pass@")}
-               for split in SPLITS}
+        per_seed = [_scores(r.evaluation) for r in rs]
+        row = {group: {k: _summary([s[group][k] for s in per_seed]) for k in metrics}
+               for group, metrics in per_seed[0].items()}
         row["tokens_generated"] = _summary([_final(r.history, "compute/tokens_generated") for r in rs])
         table[m] = row
     if sft_eval is not None:
-        table["sft"] = {split: {k: {"mean": v, "std": 0.0, "se": 0.0, "n": 1} for k, v in sft_eval[split].items()
-                                if k == "greedy_pass1" or k.startswith("pass@")} for split in SPLITS}
+        table["sft"] = {group: {k: {"mean": v, "std": 0.0, "se": 0.0, "n": 1} for k, v in metrics.items()}
+                        for group, metrics in _scores(sft_eval).items()}
     return table
 
 

@@ -9,7 +9,7 @@ import io
 import json
 from pathlib import Path
 
-from resetrl.analysis import SPLITS, analyze, final_table, load_runs
+from resetrl.analysis import analyze, final_table, load_runs
 from resetrl.cli import stage_entry
 from resetrl.config import add_params_argument, params_from_args
 from resetrl.figures import CAPTIONS, FIGURES
@@ -17,15 +17,15 @@ from resetrl.storage import atomic_write_json, atomic_write_text
 
 
 def table_rows(summary: dict) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the final table: mean ± std over seeds (the SFT row is one model)."""
+    """Header and rows of the final table: mean ± std over seeds (the SFT row is one model); a
+    column a method lacks (an empty split) shows a dash."""
     table = summary["table"]
-    metrics = [k for k in next(iter(table.values()))["test"]]
-    header = ["method", *(f"{split} {k}" for split in SPLITS for k in metrics), "generated tokens / run"]
+    first = next(iter(table.values()))
+    columns = [(group, k) for group, metrics in first.items() if group != "tokens_generated" for k in metrics]
+    header = ["method", *(f"{group} {k}" for group, k in columns), "generated tokens / run"]
     rows = []
     for m in [*summary["methods"], *(["sft"] if "sft" in table else [])]:
-        cells = [m]
-        for split in SPLITS:
-            cells += [_pm(table[m][split][k]) for k in metrics]
+        cells = [m, *(_pm(table[m][g][k]) if k in table[m].get(g, {}) else "–" for g, k in columns)]
         tokens = table[m].get("tokens_generated")
         cells.append(f"{tokens['mean'] / 1e3:.1f}k ± {tokens['std'] / 1e3:.1f}k" if tokens else "–")
         rows.append(cells)
