@@ -131,7 +131,7 @@ def test_claims_say_not_reproduced_when_the_numbers_disagree():
     assert all(c["verdict"] == "inconclusive" for c in claims(summary, "grpo", None, "srpo"))
 
 
-def test_wall_time_is_measured_only_for_a_full_run(tmp_path):
+def test_wall_time_is_measured_by_a_full_run_and_kept_through_partial_reruns(tmp_path):
     import os
 
     (tmp_path / "logs").mkdir()
@@ -142,6 +142,9 @@ def test_wall_time_is_measured_only_for_a_full_run(tmp_path):
                         (tmp_path / "eval" / "sft.json", 1500)):
         path.write_text("{}")
         os.utime(path, (mtime, mtime))
-    assert study_wall_time(tmp_path) == 1900  # start stamp to the newest evaluation
     os.utime(tmp_path / "data" / "manifest.json", (900, 900))  # data older than this invocation: partial rerun
-    assert study_wall_time(tmp_path) is None
+    assert study_wall_time(tmp_path) is None  # and no full run was ever measured
+    os.utime(tmp_path / "data" / "manifest.json", (1010, 1010))
+    assert study_wall_time(tmp_path) == 1900  # start stamp to the newest evaluation
+    (tmp_path / "logs" / "study_started").write_text("2950\n")  # a later invocation that reran only some jobs
+    assert study_wall_time(tmp_path) == 1900

@@ -130,23 +130,23 @@ def _num(x: float | None, fmt: str = ".2f") -> str:
 
 
 def study_wall_time(results: Path) -> float | None:
-    """Seconds from the start of the `snakemake` invocation (the Snakefile's onstart stamp) to its
-    newest evaluation, if that invocation ran the whole study (it rewrote the data); None for a
-    partial rerun or a DVC run, and the page keeps the last full measurement."""
+    """Seconds from the start of the last `snakemake` invocation that ran the whole study (the
+    Snakefile's onstart stamp; the invocation rewrote the data) to its newest evaluation. A full run
+    records it in results/logs/study_wall_time.json, which is no output of this stage (Snakemake and
+    DVC delete a stage's outputs before rerunning it), so a partial rerun or a DVC run reports the
+    last full measurement; None when there never was one."""
     stamp, manifest = results / "logs" / "study_started", results / "data" / "manifest.json"
-    if not stamp.exists() or not manifest.exists():
-        return None
-    started = int(stamp.read_text())
-    if manifest.stat().st_mtime < started:
-        return None
-    return max(p.stat().st_mtime for p in (results / "eval").rglob("*.json")) - started
+    record = results / "logs" / "study_wall_time.json"
+    if stamp.exists() and manifest.exists() and manifest.stat().st_mtime >= int(stamp.read_text()):
+        seconds = max(p.stat().st_mtime for p in (results / "eval").rglob("*.json")) - int(stamp.read_text())
+        atomic_write_json(record, {"seconds": seconds})
+        return seconds
+    return json.loads(record.read_text())["seconds"] if record.exists() else None
 
 
 def write_outputs(results: Path, params, out_page: Path) -> dict:
-    previous = results / "analysis.json"
-    carried = json.loads(previous.read_text()).get("wall_time_seconds") if previous.exists() else None
     summary = analyze(results, params)
-    summary["wall_time_seconds"] = study_wall_time(results) or carried
+    summary["wall_time_seconds"] = study_wall_time(results)
     table_md = write_tables(results / "tables", "final", *table_rows(summary))
     for name, draw in FIGURES.items():
         draw(summary, results / "plots" / name)
