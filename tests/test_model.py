@@ -5,7 +5,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from resetrl.model import count_parameters, save_policy
 from resetrl.task import THOUGHT_END
-from resetrl.tokenizer import thought_end_id
+from resetrl.tokenizer import ThoughtDelimiter
 
 TEXT = "Compute left to right: 13 *3\n13*3=39 \\boxed{39}" + THOUGHT_END
 
@@ -13,7 +13,7 @@ TEXT = "Compute left to right: 13 *3\n13*3=39 \\boxed{39}" + THOUGHT_END
 def test_tokenizer_is_char_level_with_one_delimiter_token(tokenizer):
     ids = tokenizer.encode(TEXT, add_special_tokens=False)
     assert len(ids) == len(TEXT) - len(THOUGHT_END) + 1
-    assert ids[-1] == thought_end_id(tokenizer)
+    assert ids[-1] == ThoughtDelimiter(tokenizer).single_id
     assert tokenizer.decode(ids) == TEXT
     assert tokenizer.convert_ids_to_tokens(ids[:3]) == ["C", "o", "m"]
 

@@ -19,7 +19,7 @@ from resetrl.resets import (
     sample_suffixes,
 )
 from resetrl.rollout import Chain, RolloutEngine, SamplingSettings
-from resetrl.scoring import rewards
+from resetrl.scoring import group_rewards
 from resetrl.verify import VerifierPool
 
 TOKEN_KINDS = ("fresh", "parent", "suffix", "localization")
@@ -44,10 +44,6 @@ class Collected:
     records: list[dict]  # one per reset, for the analyses (resets.jsonl)
 
 
-def rewards_of(problem, chains: list[Chain], verifier: VerifierPool | None) -> torch.Tensor:
-    return torch.tensor(rewards([problem] * len(chains), [c.text for c in chains], verifier))
-
-
 class GRPOArm:
     def __init__(self, engine: RolloutEngine, params, generator: torch.Generator, verifier: VerifierPool | None = None):
         self.engine, self.generator, self.verifier = engine, generator, verifier
@@ -57,10 +53,8 @@ class GRPOArm:
     def collect(self, problems: list, step: int) -> Collected:
         requests = [(prompt_ids(self.engine.tokenizer, p), []) for p in problems]
         groups = self.engine.generate(requests, self.group_size, self.sampling, self.generator)
-        scores = rewards([p for p, g in zip(problems, groups) for _ in g], [c.text for g in groups for c in g],
-                         self.verifier)
-        out = [TrainGroup("fresh", g, torch.tensor(scores[i * len(g):(i + 1) * len(g)]), [0] * len(g))
-               for i, (p, g) in enumerate(zip(problems, groups))]
+        scores = group_rewards(problems, groups, self.verifier)
+        out = [TrainGroup("fresh", g, torch.tensor(s), [0] * len(g)) for g, s in zip(groups, scores)]
         for g in out:
             g.adv_G = grpo_advantages_G(g.rewards_G)
         fresh = sum(c.n_generated for g in groups for c in g)
@@ -92,8 +86,8 @@ class ResetArm:
         groups: list[TrainGroup] = []
         for b in buffers:
             if b.fallback or b.base:
-                groups.append(TrainGroup("fresh" if b.fallback else "base", b.base,
-                                         rewards_of(b.problem, b.base, self.verifier), [0] * len(b.base)))
+                rewards_G = torch.tensor(group_rewards([b.problem], [b.base], self.verifier)[0])
+                groups.append(TrainGroup("fresh" if b.fallback else "base", b.base, rewards_G, [0] * len(b.base)))
             for r in b.resets:
                 masked = len(r.prefix_ids) if self.arm.mask_prefix else 0
                 groups.append(TrainGroup("reset", r.suffixes, r.suffix_rewards_G, [masked] * len(r.suffixes)))

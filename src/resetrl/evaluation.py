@@ -8,7 +8,7 @@ import torch
 
 from resetrl.localization import localization_prompt_ids, parse_localized_step
 from resetrl.rollout import RolloutEngine, SamplingSettings
-from resetrl.scoring import rewards
+from resetrl.scoring import group_rewards, rewards
 from resetrl.task import Problem, split_thoughts
 from resetrl.verify import VerifierPool
 
@@ -53,9 +53,7 @@ def sampled_pass_k(engine: RolloutEngine, problems: list, rollout, n_samples: in
     generator = torch.Generator().manual_seed(seed)
     groups = engine.generate([(prompt_ids(engine.tokenizer, p), []) for p in problems], n_samples, settings,
                              generator)
-    scores = iter(rewards([p for p, g in zip(problems, groups) for _ in g], [c.text for g in groups for c in g],
-                          verifier))
-    correct = [sum(next(scores) for _ in g) for g in groups]
+    correct = [sum(scores) for scores in group_rewards(problems, groups, verifier)]
     out = {f"pass@{k}": sum(pass_at_k(n_samples, int(c), k) for c in correct) / len(problems)
            for k in ks}
     out["tokens_generated"] = float(sum(c.n_generated for g in groups for c in g))

@@ -19,6 +19,7 @@ import random
 import re
 from collections.abc import Mapping
 
+from resetrl.scoring import has_step_checker
 from resetrl.task import Problem, corrupt_chain, extract_boxed, split_thoughts
 
 # Kept to two short ASCII sentences: the char-level policy learns it from scratch.
@@ -107,8 +108,11 @@ def localization_example(tokenizer, problem: Problem, rng: random.Random) -> tup
 def heldout_failed_chains(
     problems: list[Problem], n: int, seed: int
 ) -> list[tuple[Problem, str, int]]:
-    """n fixed (problem, failed response, first error) triples, cycling through ``problems``."""
+    """n fixed (problem, failed response, first error) triples, cycling through ``problems``; none
+    where a problem has no step checker (real data: the first error is unknown)."""
     if n < 0 or (n > 0 and not problems):
         raise ValueError(f"need n >= 0 and, for n > 0, some problems; got n={n}")
+    if not all(has_step_checker(p) for p in problems):
+        return []
     rng = random.Random(seed)
     return [(p, *corrupt_chain(p, rng)) for p in itertools.islice(itertools.cycle(problems), n)]

@@ -17,7 +17,7 @@ import torch
 from resetrl.evaluation import prompt_ids
 from resetrl.localization import localization_prompt_ids, parse_localized_step
 from resetrl.rollout import Chain, RolloutEngine, SamplingSettings
-from resetrl.scoring import first_error, has_step_checker, rewards
+from resetrl.scoring import first_error, group_rewards, has_step_checker, rewards
 from resetrl.task import THOUGHT_END
 from resetrl.verify import VerifierPool
 
@@ -116,11 +116,9 @@ def sample_suffixes(engine: RolloutEngine, buffers: list[PromptBuffer], n: int, 
     resets = [(b, r) for b in buffers for r in b.resets]
     requests = [(prompt_ids(engine.tokenizer, b.problem), r.prefix_ids) for b, r in resets]
     groups = engine.generate(requests, n, settings, generator)
-    scores = iter(rewards([b.problem for (b, _), g in zip(resets, groups) for _ in g],
-                          [c.text for g in groups for c in g], verifier))
-    for (_, r), group in zip(resets, groups):
+    for (_, r), group, scores in zip(resets, groups, group_rewards([b.problem for b, _ in resets], groups, verifier)):
         r.suffixes = group
-        r.suffix_rewards_G = torch.tensor([next(scores) for _ in group])
+        r.suffix_rewards_G = torch.tensor(scores)
 
 
 def thought_texts(tokenizer, chain: Chain) -> list[str]:

@@ -17,17 +17,24 @@ from resetrl.verify import VerifierPool, check_item
 def rewards(problems: Sequence, responses: Sequence[str], verifier: VerifierPool | None = None) -> list[float]:
     """Reward of each (problem, response). Without a pool, text problems are checked in-process
     with no timeout (tests, tiny runs)."""
-    out = [0.0] * len(problems)
     text = [i for i, p in enumerate(problems) if isinstance(p, TextProblem)]
-    for i, (problem, response) in enumerate(zip(problems, responses)):
-        if not isinstance(problem, TextProblem):
-            out[i] = reward(problem, response)
+    out = [0.0 if isinstance(p, TextProblem) else reward(p, r) for p, r in zip(problems, responses)]
     if text:
         items = [(problems[i].checker, problems[i].gold, responses[i]) for i in text]
         verdicts = verifier.score(items) if verifier is not None else [check_item(item) for item in items]
         for i, verdict in zip(text, verdicts):
             out[i] = verdict.reward
     return out
+
+
+def group_rewards(problems: Sequence, groups: Sequence[Sequence], verifier: VerifierPool | None = None
+                  ) -> list[list[float]]:
+    """Rewards of each group of chains (`.text`) answering one problem, scored in one batch."""
+    flat = rewards([p for p, g in zip(problems, groups) for _ in g], [c.text for g in groups for c in g], verifier)
+    starts = [0]
+    for g in groups:
+        starts.append(starts[-1] + len(g))
+    return [flat[a:b] for a, b in zip(starts, starts[1:])]
 
 
 def has_step_checker(problem) -> bool:

@@ -22,7 +22,7 @@ from resetrl.losses import masked_mean
 from resetrl.metrics import MetricsLog
 from resetrl.model import count_parameters, initial_policy, save_pointer, save_policy
 from resetrl.rollout import make_engine
-from resetrl.scoring import has_step_checker, open_verifier
+from resetrl.scoring import open_verifier
 from resetrl.storage import atomic_write_json
 
 
@@ -53,11 +53,10 @@ def run_sft(params: Params, data: Path, out: Path) -> dict:
     cfg = params.sft
     model, tokenizer = initial_policy(params.model, params.runtime)
     train_set, val_set = load_split(data, "train"), load_split(data, "val")
-    # Solutions and known first errors exist for the procedural task only (a config check).
-    procedural = all(has_step_checker(p) for p in val_set)
+    # Solutions exist for the procedural task only (a config check refuses SFT on real data).
     encoded = [(prompt_ids(tokenizer, p), tokenizer.encode(p.solution, add_special_tokens=False))
                for p in train_set] if cfg.steps else []
-    heldout = heldout_failed_chains(val_set, params.rl.loc_eval_problems, seed=0) if procedural else []
+    heldout = heldout_failed_chains(val_set, params.rl.loc_eval_problems, seed=0)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     rng = random.Random(cfg.seed)
     engine = make_engine(params.rollout, model, tokenizer)

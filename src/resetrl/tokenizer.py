@@ -37,14 +37,6 @@ def build_char_tokenizer() -> PreTrainedTokenizerFast:
     return tokenizer
 
 
-def thought_end_id(tokenizer) -> int:
-    """Id of the thought delimiter of a tokenizer that keeps it as one token (the char tokenizer)."""
-    ids = tokenizer.encode(THOUGHT_END, add_special_tokens=False)
-    if len(ids) != 1:
-        raise ValueError(f"tokenizer splits {THOUGHT_END!r} into {len(ids)} tokens; it must be one")
-    return ids[0]
-
-
 class ThoughtDelimiter:
     """Where thoughts end in token ids. The char tokenizer keeps the delimiter as one token (an id
     comparison); a hub tokenizer splits it into several tokens whose boundaries depend on the

@@ -29,7 +29,7 @@ from resetrl.losses import gradient_signal_B, micro_batch_share, policy_loss
 from resetrl.metrics import MetricsLog
 from resetrl.model import load_policy, save_policy
 from resetrl.rollout import make_engine
-from resetrl.scoring import has_step_checker, open_verifier, verifier_metrics
+from resetrl.scoring import open_verifier, verifier_metrics
 from resetrl.stages import stage_params
 from resetrl.storage import atomic_write_json, write_jsonl
 
@@ -59,9 +59,7 @@ class RLTrainer:
         self.p, self.method, self.seed, self.out = params, method, seed, Path(out)
         self.arm_cfg = params.arms[method]
         self.train_set, self.val_set = load_split(data, "train"), load_split(data, "val")
-        # Held-out localization needs known first errors: the procedural task only.
-        self.heldout = heldout_failed_chains(self.val_set, params.rl.loc_eval_problems, HELDOUT_SEED) \
-            if all(has_step_checker(p) for p in self.val_set) else []
+        self.heldout = heldout_failed_chains(self.val_set, params.rl.loc_eval_problems, HELDOUT_SEED)
         self.store = CheckpointStore(self.out / "ckpt", run_fingerprint(params, method, seed, init))
         resume_from = self.store.latest()
         self.model, self.tokenizer = load_policy(resume_from or init, params.runtime)
@@ -70,8 +68,8 @@ class RLTrainer:
         # The KL reference is the warm start: with LoRA, the same model with its adapters disabled.
         self.ref_model = load_policy(init, params.runtime)[0] \
             if self.arm_cfg.kl_coef > 0 and not is_lora(self.model) else None
-        self.optimizer = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=params.rl.lr,
-                                           weight_decay=params.rl.weight_decay)
+        self.trainable = [p for p in self.model.parameters() if p.requires_grad]  # LoRA: the adapters only
+        self.optimizer = torch.optim.AdamW(self.trainable, lr=params.rl.lr, weight_decay=params.rl.weight_decay)
         self.generator = torch.Generator().manual_seed(seed)
         self.engine = make_engine(params.rollout, self.model, self.tokenizer)
         self.verifier = open_verifier(params.runtime, [self.train_set, self.val_set])
@@ -154,8 +152,7 @@ class RLTrainer:
                 (loss * share).backward()
                 for k, v in {"loss": loss.item(), **sub_stats}.items():
                     mb_stats[k] = mb_stats.get(k, 0.0) + v * share
-            grad_norm = torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad],
-                                                       rl.grad_clip)
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.trainable, rl.grad_clip)
             self.optimizer.step()
             for k, v in {**mb_stats, "grad_norm": grad_norm.item()}.items():
                 stats.setdefault(k, []).append(v)
