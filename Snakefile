@@ -15,7 +15,7 @@ onstart:
 rule all:
     input:
         "results/data/manifest.json",
-        "results/eval/sft.json",
+        expand("results/eval/sft/seed{seed}.json", seed=SEEDS),
         expand("results/eval/{method}/seed{seed}.json", method=METHODS, seed=SEEDS),
         "results/plots/learning_curve.png",
         "results/theory/cpi.json",

@@ -215,7 +215,8 @@ runtime: {{verify_workers: 1, micro_batch_size: 2}}
     assert all(r["verify/timeout"] == 0 for r in steps)
     final = AutoModelForCausalLM.from_pretrained(tmp_path / "run" / "model")  # merged, no adapter
     assert not (tmp_path / "run" / "model" / "adapter_config.json").exists() and final.config.model_type == "qwen2"
-    metrics = evaluate_checkpoint(params, tmp_path / "run" / "model", tmp_path / "data", seed=0)
-    assert metrics["ood"]["problems"] == 6
+    metrics, outcomes = evaluate_checkpoint(params, tmp_path / "run" / "model", tmp_path / "data", seed=0)
+    assert metrics["ood"]["problems"] == 6 and len(outcomes["ood"]["greedy"]) == 6
+    assert sum(outcomes["test"]["greedy"]) / len(outcomes["test"]["ids"]) == metrics["test"]["greedy_pass1"]
     assert set(metrics["ood"]["by_source"]) == {"eval/bench_a", "eval/bench_b"}
     assert 0.0 <= metrics["test"]["greedy_pass1"] <= 1.0

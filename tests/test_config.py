@@ -301,7 +301,7 @@ def test_cross_checks_pass_at_their_boundary(tmp_path: Path) -> None:
 def test_params_to_dict_is_plain_json() -> None:
     data = params_to_dict(load_params([PARAMS]))
     assert list(data) == sections()
-    assert data["study"]["seeds"] == [0, 1, 2]
+    assert data["study"]["seeds"] == [0, 1, 2, 3, 4]
     assert json.loads(json.dumps(data)) == data
 
 

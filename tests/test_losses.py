@@ -157,3 +157,24 @@ def test_gradient_signal_counts_uncertain_tokens_only():
     mask = torch.ones(2, 2)
     signal = gradient_signal_B(torch.tensor([2.0, -1.0]), logp, mask)
     torch.testing.assert_close(signal, torch.tensor([2.0 * 0.25, 1.0 * 0.5]))
+
+
+@pytest.mark.parametrize("loss_kind", ["clip_token_mean", "clip_seq_mean_token_mean"])
+def test_huge_log_ratio_on_a_masked_token_gives_finite_loss_and_gradient(loss_kind):
+    # A stale padded position can carry any log-prob; exp(200) overflows fp32 without the clamp.
+    logp = torch.tensor([[0.0, 150.0], [-0.1, -0.2]], requires_grad=True)
+    old = torch.tensor([[0.0, -50.0], [-0.1, -0.2]])
+    ref = torch.tensor([[0.0, -60.0], [-0.1, -0.2]])
+    mask = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
+    loss, stats = policy_loss(loss_kind, logp, old, torch.tensor([-1.0, 1.0]), mask, **CLIP,
+                              kl_coef=0.1, ref_logp_BT=ref)
+    loss.backward()
+    assert torch.isfinite(loss) and math.isfinite(stats["kl"])
+    assert torch.isfinite(logp.grad).all()
+    assert logp.grad[0, 1] == 0.0  # the masked token still gets no gradient
+
+
+def test_log_ratio_clamp_bounds_the_ratio_at_exp_20():
+    loss_BT, _ = ppo_clip_loss_BT(torch.tensor([[500.0]]), torch.tensor([[0.0]]), torch.tensor([1.0]),
+                                  clip_eps=1e9, dual_clip=3.0)
+    assert loss_BT.item() == pytest.approx(-math.exp(20.0), rel=1e-5)

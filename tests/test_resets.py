@@ -1,5 +1,6 @@
 """The reset buffer: draw rule, fallback, prefixes cut at thought boundaries, selectors, accounting."""
 
+import dataclasses
 import random
 
 import pytest
@@ -28,7 +29,8 @@ def wrong_chain(at: int = 2) -> str:
 
 
 class ScriptedEngine(RolloutEngine):
-    """Stands in for a rollout engine: scripted responses per prompt, in draw order."""
+    """Stands in for a rollout engine: scripted responses per prompt, in draw order (True: the
+    solution, False: a chain failing at thought 2, a string: that text)."""
 
     def __init__(self, tokenizer, outcomes: list[bool]):
         super().__init__(tokenizer)
@@ -38,7 +40,8 @@ class ScriptedEngine(RolloutEngine):
         self.calls += 1
         for group in groups:
             for chain in group:
-                text = PROBLEM.solution if (chain.prefix_ids or next(self.outcomes)) else wrong_chain()
+                outcome = True if chain.prefix_ids else next(self.outcomes)
+                text = outcome if isinstance(outcome, str) else PROBLEM.solution if outcome else wrong_chain()
                 ids = self.tokenizer.encode(text, add_special_tokens=False)
                 chain.gen_ids = ids[len(chain.prefix_ids):]
                 chain.gen_logprobs, chain.finish = [0.0] * len(chain.gen_ids), "answer"
@@ -52,36 +55,74 @@ def scripted(tokenizer):
 
 def test_first_failure_is_the_parent_and_others_fill_the_base(scripted, tokenizer):
     engine = scripted([True, False, True, True, False, True, True])
-    (b,) = draw_fresh(engine, [PROBLEM], "1x4", 12, SETTINGS, None)
+    (b,) = draw_fresh(engine, [PROBLEM], "1x4", 12, 8, SETTINGS, None)
     assert len(b.drawn) == 5  # 4 base + 1 parent; the second failure joins the base group
     assert b.parents == [b.drawn[1]]
     assert b.base == [b.drawn[0], b.drawn[2], b.drawn[3], b.drawn[4]]
     assert not b.fallback
 
 
-def test_no_failure_in_max_draws_falls_back_to_eight_fresh_chains(scripted, tokenizer):
-    engine = scripted([True] * 12)
-    (b,) = draw_fresh(engine, [PROBLEM], "1x4", 12, SETTINGS, None)
-    assert len(b.drawn) == 12
+def test_no_failure_in_max_draws_keeps_four_and_draws_four_unconditioned(scripted, tokenizer):
+    engine = scripted([True] * 12 + [False, True, True, False])
+    (b,) = draw_fresh(engine, [PROBLEM], "1x4", 12, 8, SETTINGS, None)
+    assert len(b.drawn) == 16  # the release's phase 2: up to 16 draws in all
     assert b.fallback and b.parents == []
-    assert b.base == b.drawn[:8]
+    assert b.base == b.drawn[:4] + b.drawn[12:]
+
+
+@pytest.mark.parametrize("group_size", [4, 6, 8])
+def test_fallback_group_follows_the_group_size(scripted, tokenizer, group_size):
+    engine = scripted([True] * 12 + [False] * group_size)
+    (b,) = draw_fresh(engine, [PROBLEM], "1x4", 12, group_size, SETTINGS, None)
+    assert len(b.base) == group_size and len(b.drawn) == 12 + group_size - group_size // 2
+
+
+def test_fallback_group_can_carry_nonzero_advantage(scripted, tokenizer, smoke_params):
+    # 12 correct draws, then the unconditioned fallback draws fail: the group has signal.
+    engine = scripted([True] * 12 + [False] * 2)
+    arm = ResetArm(engine, smoke_params, smoke_params.arms["oracle"], torch.Generator())
+    (group,) = arm.collect([PROBLEM], step=0).groups
+    assert group.kind == "fresh" and group.rewards_G.tolist() == [1.0, 1.0, 0.0, 0.0]
+    assert group.adv_G.tolist() == [1.0, 1.0, -1.0, -1.0]
+
+
+def test_failure_without_a_complete_thought_joins_the_base_group_and_is_never_a_parent(scripted, tokenizer):
+    engine = scripted(["12 + 3 = 1", True, "", False, True, True])
+    (b,) = draw_fresh(engine, [PROBLEM], "1x4", 12, 8, SETTINGS, None)
+    assert b.parents == [b.drawn[3]] and b.drawn[3].thought_ends
+    assert b.drawn[0] in b.base and b.drawn[2] in b.base and len(b.base) == 4
+
+
+def test_only_thoughtless_failures_fall_back(scripted, tokenizer):
+    engine = scripted(["no thought"] * 12 + [True] * 4)
+    (b,) = draw_fresh(engine, [PROBLEM], "1x4", 12, 8, SETTINGS, None)
+    assert b.fallback and all(not c.thought_ends for c in b.drawn[:12])
+
+
+def test_parent_in_base_trains_every_fresh_draw(scripted, tokenizer, smoke_params):
+    engine = scripted([True, False, True, True, True])
+    arm_cfg = dataclasses.replace(smoke_params.arms["oracle"], parent_in_base=True)
+    base, reset = ResetArm(engine, smoke_params, arm_cfg, torch.Generator()).collect([PROBLEM], step=0).groups
+    assert base.kind == "base" and len(base.chains) == 5  # the failed parent too: nothing is discarded
+    assert base.rewards_G.tolist() == [1.0, 0.0, 1.0, 1.0, 1.0] and base.adv_G[1] < 0
+    assert reset.kind == "reset" and len(reset.chains) == 4
 
 
 def test_two_parents_layout_has_no_base_group(scripted, tokenizer):
     engine = scripted([False, True, True, False])
-    (b,) = draw_fresh(engine, [PROBLEM], "2x4", 12, SETTINGS, None)
+    (b,) = draw_fresh(engine, [PROBLEM], "2x4", 12, 8, SETTINGS, None)
     assert len(b.drawn) == 4 and len(b.parents) == 2 and b.base == []
 
 
 def test_draws_never_exceed_the_one_at_a_time_rule(scripted, tokenizer):
     engine = scripted([True] * 3 + [False] + [True] * 20)
-    (b,) = draw_fresh(engine, [PROBLEM], "1x4", 12, SETTINGS, None)
+    (b,) = draw_fresh(engine, [PROBLEM], "1x4", 12, 8, SETTINGS, None)
     assert len(b.drawn) == 5  # sequentially: draws 1-3 base, 4 parent, 5 base -> done
 
 
 def test_prefix_is_the_parent_thoughts_before_the_reset_step(scripted, tokenizer):
     engine = scripted([False] + [True] * 4)
-    buffers = draw_fresh(engine, [PROBLEM], "1x4", 12, SETTINGS, None)
+    buffers = draw_fresh(engine, [PROBLEM], "1x4", 12, 8, SETTINGS, None)
     make_resets(buffers, [(3, None, False)])
     (r,) = buffers[0].resets
     assert r.n_thoughts == 4 and r.step == 3 and r.oracle_step == 2
@@ -120,7 +161,7 @@ def test_thought_spans_come_from_delimiter_tokens(scripted, tokenizer):
 
 
 def test_token_accounting_counts_every_sampled_token(scripted, tokenizer, smoke_params):
-    engine = scripted([True, False, True, True, True] + [True] * 12)
+    engine = scripted([True, False, True, True, True] + [True] * 14)
     arm = ResetArm(engine, smoke_params, smoke_params.arms["oracle"], torch.Generator())
     collected = arm.collect([PROBLEM, PROBLEM], step=0)
     solution = len(tokenizer.encode(PROBLEM.solution, add_special_tokens=False))
@@ -129,10 +170,10 @@ def test_token_accounting_counts_every_sampled_token(scripted, tokenizer, smoke_
     assert [g.kind for g in collected.groups] == ["base", "reset", "fresh"]
     prefix = len(reset.chains[0].prefix_ids)
     assert tokenizer.decode(reset.chains[0].prefix_ids) == wrong_chain().split(THOUGHT_END)[0] + THOUGHT_END
-    # 4 base + 1 parent for the first prompt; 12 correct draws (8 kept) for the second
-    assert collected.tokens == {"fresh": 16 * solution, "parent": failed, "suffix": 4 * (solution - prefix),
+    # 4 base + 1 parent for the first prompt; 12 correct draws (2 kept) and 2 new for the second
+    assert collected.tokens == {"fresh": 18 * solution, "parent": failed, "suffix": 4 * (solution - prefix),
                                 "localization": 0, "prefix_reused": 4 * prefix}
-    assert reset.n_masked == [prefix] * 4 and base.n_masked == [0] * 4 and len(fallback.chains) == 8
+    assert reset.n_masked == [prefix] * 4 and base.n_masked == [0] * 4 and len(fallback.chains) == 4
     assert collected.metrics["reset/rate"] == 0.5 and collected.metrics["loc/exact_match"] == 1.0
-    assert collected.metrics["reset/draws_per_prompt"] == (5 + 12) / 2
+    assert collected.metrics["reset/draws_per_prompt"] == (5 + 14) / 2
     assert [r["reset_step"] for r in collected.records] == [2]

@@ -2,9 +2,21 @@
 
 import math
 
+import numpy as np
 import pytest
 
-from resetrl.stats import first_reach, mean_std_se, speedup, wilson_interval
+from resetrl.stats import (
+    area_under_curve,
+    first_reach,
+    mean_std_se,
+    one_sample_interval,
+    paired_bootstrap,
+    seed_bootstrap,
+    speedup,
+    t_quantile,
+    verdict,
+    wilson_interval,
+)
 
 
 def test_mean_std_se_of_known_values():
@@ -45,3 +57,76 @@ def test_first_reach_interpolates_between_the_points_around_the_crossing():
 def test_speedup_is_reference_over_method():
     assert speedup(100.0, 25.0) == 4.0
     assert speedup(None, 25.0) is None and speedup(100.0, None) is None
+
+
+def test_t_quantiles_match_the_tables():
+    assert t_quantile(0.975, 4) == pytest.approx(2.7764, abs=1e-3)
+    assert t_quantile(0.8, 4) == pytest.approx(0.9410, abs=1e-3)
+    assert t_quantile(0.975, 1) == pytest.approx(12.706, abs=1e-2)
+    assert t_quantile(0.975, 10_000) == pytest.approx(1.960, abs=1e-3)
+
+
+def test_paired_bootstrap_recovers_a_known_difference_and_its_spread():
+    rng = np.random.default_rng(0)
+    # 5 seeds x 2000 problems: a true gain of 0.05, seed effects of sd 0.01, problem noise of sd 0.1
+    diff = 0.05 + rng.normal(0, 0.01, (5, 1)) + rng.normal(0, 0.1, (5, 2000))
+    result = paired_bootstrap(diff, alpha=0.05)
+    assert result["estimate"] == pytest.approx(diff.mean())
+    expected_se = diff.mean(1).std(ddof=1) / np.sqrt(5)  # the seed means' spread dominates
+    assert result["se"] == pytest.approx(expected_se, rel=0.35)
+    assert result["ci_low"] < 0.05 < result["ci_high"] and result["ci_low"] > 0
+    assert result["mde"] == pytest.approx((2.7764 + 0.9410) * result["se"], rel=1e-3)
+    assert verdict(result, "greater", 0.02) == "reproduced"
+
+
+def test_paired_bootstrap_of_identical_arms_is_centred_on_zero():
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 2, (5, 500))
+    result = paired_bootstrap(a - a, alpha=0.05)
+    assert result["estimate"] == 0.0 and result["ci_low"] == result["ci_high"] == 0.0
+
+
+def test_one_seed_gives_no_interval_and_verdict_na():
+    result = paired_bootstrap(np.full((1, 100), 0.3), alpha=0.05)
+    assert result["n_seeds"] == 1 and result["ci_low"] is None and result["mde"] is None
+    assert verdict(result, "greater", 0.02) == "n/a"
+    assert verdict(one_sample_interval([1.4], 0.05, null=1.0), "greater", 0.1) == "n/a"
+
+
+def ci(low, high, n=5):
+    return {"ci_low": low, "ci_high": high, "n_seeds": n}
+
+
+@pytest.mark.parametrize(("interval", "claim", "expected"), [
+    (ci(0.001, 0.05), "greater", "reproduced"),  # excludes 0 from above
+    (ci(-0.03, 0.019), "greater", "not reproduced"),  # excludes a gain of min_effect = 0.02
+    (ci(-0.01, 0.03), "greater", "inconclusive"),  # neither
+    (ci(-0.05, -0.001), "less", "reproduced"),
+    (ci(-0.019, 0.04), "less", "not reproduced"),
+    (ci(-0.01, 0.015), "equal", "reproduced"),  # inside +- 0.02
+    (ci(0.025, 0.06), "equal", "not reproduced"),  # wholly outside
+    (ci(0.01, 0.03), "equal", "inconclusive"),
+    (ci(0.01, 0.03, n=1), "greater", "n/a"),
+])
+def test_verdict_rules(interval, claim, expected):
+    assert verdict(interval, claim, min_effect=0.02) == expected
+
+
+def test_one_sample_interval_uses_student_t():
+    result = one_sample_interval([1.2, 1.5, 1.3], alpha=0.05, null=1.0)
+    se = np.std([0.2, 0.5, 0.3], ddof=1) / np.sqrt(3)
+    assert result["estimate"] == pytest.approx(1 / 3)
+    assert result["ci_high"] - result["estimate"] == pytest.approx(4.3027 * se, rel=1e-3)
+
+
+def test_seed_bootstrap_averages_per_seed_differences():
+    result = seed_bootstrap([[1, 2, 3], [2, 2]], [[0, 1, 2], [1]], alpha=0.05)
+    assert result["estimate"] == pytest.approx(1.0) and result["n_seeds"] == 2
+
+
+def test_area_under_curve_interpolates_to_the_budget():
+    assert area_under_curve([0, 10, 20], np.array([0.0, 1.0, 1.0]), 15) == pytest.approx(10 / 15)
+    per_problem = area_under_curve([0, 10, 20], np.array([[0, 1], [1, 1], [1, 1]]), 10)
+    assert per_problem.tolist() == [0.5, 1.0]
+    with pytest.raises(ValueError, match="budget"):
+        area_under_curve([0, 10], np.array([0.0, 1.0]), 11)

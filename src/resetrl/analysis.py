@@ -1,16 +1,16 @@
 """The study's numbers, computed from the graph's outputs (histories, per-reset records, evaluation
 JSONs): the final table, speed-ups to GRPO's final accuracy, reset positions, localization
 deviations, suffix correction by deviation, clean vs erroneous prefixes, gradient-signal ratios,
-and a verdict per claim of the paper. Pure functions over plain data; the `analyze` stage writes
-them out."""
+and the claims with their paired statistics (`claims`). Pure functions over plain data; the
+`analyze` stage writes them out."""
 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from resetrl.claims import all_claims
 from resetrl.stats import first_reach, mean_std_se, speedup, wilson_interval
 
 VAL = "eval/val/pass1"
@@ -26,6 +26,12 @@ class Run:
     history: list[dict]
     resets: list[dict]
     evaluation: dict
+    val_outcomes: dict | None = None  # {"ids", "by_step": {step: "0110..."}}: validation per problem
+    outcomes: dict | None = None  # the evaluation's per-problem outcomes, per split
+
+
+def _json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.exists() else None
 
 
 def load_runs(results: Path, methods: list[str], seeds: list[int]) -> dict[str, list[Run]]:
@@ -37,7 +43,9 @@ def load_runs(results: Path, methods: list[str], seeds: list[int]) -> dict[str, 
             resets = [json.loads(line) for line in resets_file.read_text().splitlines() if line.strip()] \
                 if resets_file.exists() else []
             runs.setdefault(m, []).append(Run(m, s, json.loads((run_dir / "history.json").read_text()), resets,
-                                              json.loads((results / "eval" / m / f"seed{s}.json").read_text())))
+                                              json.loads((results / "eval" / m / f"seed{s}.json").read_text()),
+                                              _json(run_dir / "val_outcomes.json"),
+                                              _json(results / "eval" / m / f"seed{s}.problems.json")))
     return runs
 
 
@@ -57,9 +65,9 @@ def _scores(evaluation: dict) -> dict[str, dict[str, float]]:
     return out
 
 
-def final_table(runs: dict[str, list[Run]], sft_eval: dict | None) -> dict:
+def final_table(runs: dict[str, list[Run]], sft_evals: list[dict]) -> dict:
     """Per method and column group (split or benchmark): each metric's mean / std over seeds;
-    generated tokens per run."""
+    generated tokens per run; the warm starts (one per seed) as the row `sft`."""
     table = {}
     for m, rs in runs.items():
         per_seed = [_scores(r.evaluation) for r in rs]
@@ -67,9 +75,10 @@ def final_table(runs: dict[str, list[Run]], sft_eval: dict | None) -> dict:
                for group, metrics in per_seed[0].items()}
         row["tokens_generated"] = _summary([_final(r.history, "compute/tokens_generated") for r in rs])
         table[m] = row
-    if sft_eval is not None:
-        table["sft"] = {group: {k: {"mean": v, "std": 0.0, "se": 0.0, "n": 1} for k, v in metrics.items()}
-                        for group, metrics in _scores(sft_eval).items()}
+    if sft_evals:
+        per_seed = [_scores(e) for e in sft_evals]
+        table["sft"] = {group: {k: _summary([s[group][k] for s in per_seed]) for k in metrics}
+                        for group, metrics in per_seed[0].items()}
     return table
 
 
@@ -183,115 +192,22 @@ def grad_signal(rs: list[Run]) -> dict:
     for series in per_seed:
         for step, v in series:
             by_step.setdefault(step, []).append(v)
+    ratios = [sum(v for _, v in s) / len(s) for s in per_seed]
     return {"steps": sorted(by_step), "mean_per_step": [sum(by_step[s]) / len(by_step[s]) for s in sorted(by_step)],
-            "run_means": _summary([sum(v for _, v in s) / len(s) for s in per_seed])}
-
-
-# --- claims ---------------------------------------------------------------------------------------
-
-def compare(a: dict, b: dict) -> tuple[float, float]:
-    """Difference of two seed means and its standard error."""
-    return a["mean"] - b["mean"], math.sqrt(a["se"] ** 2 + b["se"] ** 2)
-
-
-def verdict(diff: float, se: float, z: float = 2.0) -> str:
-    """reproduced: diff > z SE; not reproduced: diff < -z SE; otherwise inconclusive."""
-    if se == 0:
-        return "inconclusive" if diff == 0 else ("reproduced" if diff > 0 else "not reproduced")
-    return "reproduced" if diff > z * se else "not reproduced" if diff < -z * se else "inconclusive"
-
-
-CLAIMS = {
-    "accuracy": "SRPO beats RRPO and GRPO in accuracy (test greedy pass@1)",
-    "faster": "SRPO reaches GRPO's final accuracy faster (steps and generated tokens)",
-    "early": "Self-localized resets happen earlier in the chain than random ones (mean e/n)",
-    "clean": "Suffixes from clean prefixes are correct about 2x as often as from erroneous ones",
-    "signal": "The reset group carries more gradient signal than the base group (ratio > 1)",
-}
-ORDER = ("not reproduced", "inconclusive", "reproduced")
-
-
-def _accuracy(summary: dict, grpo: str, random: str, self_: str) -> tuple[str, str]:
-    test = lambda m: summary["table"][m]["test"]["greedy_pass1"]  # noqa: E731
-    d_r, se_r = compare(test(self_), test(random))
-    d_g, se_g = compare(test(self_), test(grpo))
-    return (min(verdict(d_r, se_r), verdict(d_g, se_g), key=ORDER.index),
-            f"SRPO - RRPO = {d_r:+.3f} ± {se_r:.3f} (SE); SRPO - GRPO = {d_g:+.3f} ± {se_g:.3f}")
-
-
-def _faster(summary: dict, grpo: str, random: str, self_: str) -> tuple[str, str]:
-    sp, target = summary["speedups"][self_], summary["speedups"]["target"]
-    if summary["speedups"][grpo]["steps"] is None:
-        return "inconclusive", "GRPO's own curve does not reach its final value"
-    if sp["speedup_steps"] is None or sp["speedup_tokens"] is None:
-        return "not reproduced", f"SRPO's seed-mean curve never reaches {target:.3f} (GRPO's final)"
-    fast = sp["speedup_steps"] > 1.2 and sp["speedup_tokens"] > 1.2
-    return ("reproduced" if fast else "not reproduced",
-            f"speed-up {sp['speedup_steps']:.2f}x in steps, {sp['speedup_tokens']:.2f}x in tokens to {target:.3f} "
-            "(GRPO's final; seed-mean curves, no error bar)")
-
-
-def _early(summary: dict, grpo: str, random: str, self_: str) -> tuple[str, str]:
-    s_pos, r_pos = (summary["reset_positions"][m]["per_seed_mean"] for m in (self_, random))
-    if not s_pos or not r_pos:
-        return "inconclusive", "no resets recorded"
-    d, se = compare(_summary(r_pos), _summary(s_pos))
-    return verdict(d, se), (f"SRPO {_summary(s_pos)['mean']:.3f} vs RRPO {_summary(r_pos)['mean']:.3f}; "
-                            f"difference {d:+.3f} ± {se:.3f}")
-
-
-def _clean(summary: dict, grpo: str, random: str, self_: str) -> tuple[str, str]:
-    ce = summary["clean_vs_erroneous"][self_]
-    clean, wrong = ce["clean"]["suffix_correct"], ce["erroneous"]["suffix_correct"]
-    if not clean["trials"] or not wrong["trials"]:
-        return "inconclusive", f"resets from clean / erroneous prefixes: {clean['trials']} / {wrong['trials']} suffixes"
-    ratio = clean["rate"] / wrong["rate"] if wrong["rate"] else math.inf
-    if clean["ci"][0] > wrong["ci"][1] and ratio >= 1.5:
-        result = "reproduced"
-    elif clean["ci"][1] < wrong["ci"][0] or (clean["ci"][0] <= wrong["ci"][1] and ratio < 1.2):
-        result = "not reproduced"
-    else:
-        result = "inconclusive"
-    return result, (f"{clean['rate']:.1%} [{clean['ci'][0]:.1%}, {clean['ci'][1]:.1%}] vs {wrong['rate']:.1%} "
-                    f"[{wrong['ci'][0]:.1%}, {wrong['ci'][1]:.1%}] (x{ratio:.2f}; Wilson 95%)")
-
-
-def _signal(summary: dict, grpo: str, random: str, self_: str) -> tuple[str, str]:
-    g = summary["grad_signal"].get(self_)
-    if not g:
-        return "inconclusive", "no step had both a base and a reset group"
-    r = g["run_means"]
-    return verdict(r["mean"] - 1.0, r["se"]), f"SRPO ratio {r['mean']:.2f} ± {r['se']:.2f} (SE over seeds; paper ~2.5)"
-
-
-CHECKS = {"accuracy": _accuracy, "faster": _faster, "early": _early, "clean": _clean, "signal": _signal}
-
-
-def claims(summary: dict, grpo: str, random: str | None, self_: str | None) -> list[dict]:
-    """One verdict per claim of the paper, with the numbers behind it; every claim is listed, as
-    inconclusive when the study lacks the arms or data to judge it."""
-    out = []
-    for key, text in CLAIMS.items():
-        if random is None or self_ is None:
-            result, numbers = "inconclusive", "the study has no random-reset or no self-reset arm"
-        else:
-            result, numbers = CHECKS[key](summary, grpo, random, self_)
-        out.append({"claim": text, "verdict": result, "numbers": numbers})
-    return out
+            "run_means": _summary(ratios), "run_ratios": ratios}
 
 
 def analyze(results: Path, params) -> dict:
     """Everything the figures, tables and results page need, as one JSON-able dict."""
     study, arms = params.study, params.arms
     runs = load_runs(results, list(study.methods), list(study.seeds))
-    sft_file = results / "eval" / "sft.json"
-    by_selector = {arms[m].selector: m for m in study.methods}
+    sft_evals = [e for s in study.seeds if (e := _json(results / "eval" / "sft" / f"seed{s}.json")) is not None]
     reference = study.methods[0]  # the baseline of speed-ups, as in the learning-curve figure
     reset_methods = [m for m in study.methods if arms[m].selector != "none"]
     summary = {
         "methods": list(study.methods), "seeds": list(study.seeds),
         "selectors": {m: arms[m].selector for m in study.methods},
-        "table": final_table(runs, json.loads(sft_file.read_text()) if sft_file.exists() else None),
+        "table": final_table(runs, sft_evals),
         "speedups": speedups(runs, reference),
         "reset_positions": {m: reset_positions(runs[m]) for m in reset_methods},
         "localization": {m: localization(runs[m]) for m in reset_methods},
@@ -301,5 +217,5 @@ def analyze(results: Path, params) -> dict:
         "curves": {m: {"step": mean_curve(runs[m], "step"), "tokens": mean_curve(runs[m], "compute/tokens_generated")}
                    for m in study.methods},
     }
-    summary["claims"] = claims(summary, reference, by_selector.get("random"), by_selector.get("self"))
+    summary["claims"] = all_claims(runs, summary, list(study.methods), arms, study.alpha, study.min_effect)
     return summary

@@ -66,7 +66,7 @@ class ResetArm:
     def __init__(self, engine: RolloutEngine, params, arm, generator: torch.Generator,
                  verifier: VerifierPool | None = None):
         self.engine, self.generator, self.arm, self.verifier = engine, generator, arm, verifier
-        self.max_draws = params.rl.max_draws
+        self.max_draws, self.group_size = params.rl.max_draws, params.rl.group_size
         self.sampling = SamplingSettings.from_config(params.rollout)
         loc_settings = SamplingSettings.for_free_text(arm.localization_temperature, params.rollout.top_p,
                                                       params.rl.localization_max_tokens, params.rollout.batch_size)
@@ -78,16 +78,18 @@ class ResetArm:
 
     def collect(self, problems: list, step: int) -> Collected:
         _, n_suffixes, _ = LAYOUTS[self.arm.layout]
-        buffers = draw_fresh(self.engine, problems, self.arm.layout, self.max_draws, self.sampling, self.generator,
-                             self.verifier)
+        buffers = draw_fresh(self.engine, problems, self.arm.layout, self.max_draws, self.group_size, self.sampling,
+                             self.generator, self.verifier)
         chosen = self.selector.select([(b.problem, p) for b in buffers for p in b.parents])
         make_resets(buffers, chosen)
         sample_suffixes(self.engine, buffers, n_suffixes, self.sampling, self.generator, self.verifier)
         groups: list[TrainGroup] = []
         for b in buffers:
-            if b.fallback or b.base:
-                rewards_G = torch.tensor(group_rewards([b.problem], [b.base], self.verifier)[0])
-                groups.append(TrainGroup("fresh" if b.fallback else "base", b.base, rewards_G, [0] * len(b.base)))
+            # parent_in_base (beyond the paper): every fresh draw, parents included, is trained on
+            base = b.drawn if self.arm.parent_in_base and not b.fallback else b.base
+            if base:
+                rewards_G = torch.tensor(group_rewards([b.problem], [base], self.verifier)[0])
+                groups.append(TrainGroup("fresh" if b.fallback else "base", base, rewards_G, [0] * len(base)))
             for r in b.resets:
                 masked = len(r.prefix_ids) if self.arm.mask_prefix else 0
                 groups.append(TrainGroup("reset", r.suffixes, r.suffix_rewards_G, [masked] * len(r.suffixes)))

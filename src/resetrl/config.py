@@ -41,7 +41,9 @@ class ParamsError(ValueError):
 class StudyConfig:
     methods: tuple[str, ...]  #: arms trained by default, one run per seed each.
     ablations: tuple[str, ...]  #: opt-in ablation arms (the `ablations` target).
-    seeds: tuple[int, ...]  #: one independent run per seed and method.
+    seeds: tuple[int, ...]  #: one replicate per seed (own warm start, RL sampling, data order) and method.
+    alpha: float  #: significance level of the paired comparisons (two-sided intervals, MDE at 80% power).
+    min_effect: float  #: smallest effect of interest (accuracy points) for "not reproduced" and ties.
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class ArmConfig:
     mask_prefix: bool  #: reset groups train on their suffix only.
     kl_coef: float  #: k3 KL penalty towards the warm start.
     localization_temperature: float  #: SRPO localization sampling temperature (0 = greedy).
+    parent_in_base: bool  #: beyond the paper: failed parents train inside the base group.
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Stage `evaluate`: greedy pass@1 and sampled pass@k of one checkpoint on the test and OOD splits."""
+"""Stage `evaluate`: greedy pass@1 and sampled pass@k of one checkpoint on the test and OOD splits,
+and every problem's outcome (the paired statistics compare arms problem by problem)."""
 
 from __future__ import annotations
 
@@ -19,13 +20,20 @@ from resetrl.storage import atomic_write_json
 EVAL_SPLITS = ("test", "ood")
 
 
-def evaluate_checkpoint(params: Params, model_dir: Path, data: Path, seed: int) -> dict:
-    """Per split: greedy pass@1, pass@k, response length; a split with several benchmarks (the ood
-    split of real-data sources) also per benchmark; an empty split records only its size."""
+def outcomes_path(metrics_file: str | Path) -> Path:
+    """seed0.json -> seed0.problems.json: kept out of the metrics file, which `dvc metrics` reads."""
+    return Path(metrics_file).with_suffix(".problems.json")
+
+
+def evaluate_checkpoint(params: Params, model_dir: Path, data: Path, seed: int) -> tuple[dict, dict]:
+    """Metrics per split: greedy pass@1, pass@k, response length; a split with several benchmarks
+    (the ood split of real-data sources) also per benchmark; an empty split records only its size.
+    Outcomes per split: problem ids, greedy 0/1 and the number of correct samples, in split order."""
     splits = {split: load_split(data, split) for split in EVAL_SPLITS}  # validate all before computing
     engine = make_engine(params.rollout, *load_policy(model_dir, params.runtime))
     verifier = open_verifier(params.runtime, list(splits.values()))
     metrics: dict = {}
+    outcomes: dict = {}
     try:
         for split, problems in splits.items():
             if not problems:
@@ -41,11 +49,13 @@ def evaluate_checkpoint(params: Params, model_dir: Path, data: Path, seed: int) 
                 "problems": len(problems),
                 **({"by_source": greedy["by_source"]} if "by_source" in greedy else {}),
             }
+            outcomes[split] = {"ids": [p.id for p in problems], "greedy": greedy["outcomes"],
+                               "sampled_correct": sampled["correct"], "n_samples": params.eval.n_samples}
     finally:
         engine.close()
         if verifier is not None:
             verifier.close()
-    return metrics
+    return metrics, outcomes
 
 
 @stage_entry
@@ -56,10 +66,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", default="results/data")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampled pass@k draws")
     parser.add_argument("--out", required=True, help="metrics JSON to write")
+    parser.add_argument("--outcomes", help="per-problem outcomes JSON to write (default: next to --out)")
     args = parser.parse_args(argv)
     params = params_from_args(args)
     torch.set_num_threads(params.runtime.threads)
-    metrics = evaluate_checkpoint(params, Path(args.model), Path(args.data), args.seed)
+    metrics, outcomes = evaluate_checkpoint(params, Path(args.model), Path(args.data), args.seed)
+    atomic_write_json(args.outcomes or outcomes_path(args.out), outcomes)
     atomic_write_json(args.out, metrics)
     print({split: round(m["greedy_pass1"], 3) for split, m in metrics.items() if m["problems"]})
 

@@ -26,14 +26,16 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 
 def greedy_pass1(engine: RolloutEngine, problems: list, rollout, verifier: VerifierPool | None = None) -> dict:
-    """Greedy accuracy (no resets at evaluation), mean response length and generated tokens; with
-    problems from several sources (benchmarks), the accuracy of each under `by_source`."""
+    """Greedy accuracy (no resets at evaluation), each problem's 0/1 outcome (for paired
+    comparisons), mean response length and generated tokens; with problems from several sources
+    (benchmarks), the accuracy of each under `by_source`."""
     settings = SamplingSettings.from_config(rollout, greedy=True)
     groups = engine.generate([(prompt_ids(engine.tokenizer, p), []) for p in problems], 1, settings)
     chains = [g[0] for g in groups]
     scores = rewards(problems, [c.text for c in chains], verifier)
     out = {
         "pass1": sum(scores) / len(scores),
+        "outcomes": [int(s) for s in scores],
         "response_tokens": sum(len(c.response_ids) for c in chains) / len(chains),
         "tokens_generated": float(sum(c.n_generated for c in chains)),
     }
@@ -47,8 +49,9 @@ def greedy_pass1(engine: RolloutEngine, problems: list, rollout, verifier: Verif
 
 
 def sampled_pass_k(engine: RolloutEngine, problems: list, rollout, n_samples: int, ks: tuple[int, ...], seed: int,
-                   verifier: VerifierPool | None = None) -> dict[str, float]:
-    """Mean unbiased pass@k over problems from n_samples chains each at the rollout temperature."""
+                   verifier: VerifierPool | None = None) -> dict:
+    """Mean unbiased pass@k over problems from n_samples chains each at the rollout temperature, and
+    each problem's number of correct samples."""
     settings = SamplingSettings.from_config(rollout)
     generator = torch.Generator().manual_seed(seed)
     groups = engine.generate([(prompt_ids(engine.tokenizer, p), []) for p in problems], n_samples, settings,
@@ -57,6 +60,7 @@ def sampled_pass_k(engine: RolloutEngine, problems: list, rollout, n_samples: in
     out = {f"pass@{k}": sum(pass_at_k(n_samples, int(c), k) for c in correct) / len(problems)
            for k in ks}
     out["tokens_generated"] = float(sum(c.n_generated for g in groups for c in g))
+    out["correct"] = [int(c) for c in correct]
     return out
 
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import torch
 
+# Log-ratios are clamped before exp (as verl does): fp32 exp overflows above ~88.7, and an inf on a
+# masked token still turns the gradient into NaN (inf * 0).
+LOG_RATIO_CLAMP = 20.0
+
 
 def group_zscore_G(rewards_G: torch.Tensor, *, unbiased: bool, eps: float = 0.0,
                    min_std: float = 0.0) -> torch.Tensor:
@@ -44,7 +48,7 @@ def ppo_clip_loss_BT(logp_BT: torch.Tensor, old_logp_BT: torch.Tensor, adv_B: to
     huge ratio on a bad token cannot dominate the update.
     """
     adv_BT = adv_B[:, None].expand_as(logp_BT)
-    ratio_BT = torch.exp(logp_BT - old_logp_BT)
+    ratio_BT = torch.exp((logp_BT - old_logp_BT).clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP))
     unclipped_BT = -adv_BT * ratio_BT
     clipped_BT = -adv_BT * ratio_BT.clamp(1.0 - clip_eps, 1.0 + clip_eps)
     loss_BT = torch.maximum(unclipped_BT, clipped_BT)
@@ -55,7 +59,7 @@ def ppo_clip_loss_BT(logp_BT: torch.Tensor, old_logp_BT: torch.Tensor, adv_B: to
 
 def kl_k3_BT(logp_BT: torch.Tensor, ref_logp_BT: torch.Tensor) -> torch.Tensor:
     """Unbiased, non-negative per-token estimate of KL(policy || reference) (Schulman's k3)."""
-    log_ratio_BT = ref_logp_BT - logp_BT
+    log_ratio_BT = (ref_logp_BT - logp_BT).clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP)
     return torch.exp(log_ratio_BT) - log_ratio_BT - 1.0
 
 

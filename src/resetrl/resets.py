@@ -3,9 +3,12 @@
 Per prompt (paper's release): draw fresh chains one at a time until the base group is full and
 enough chains failed, at most `max_draws`; each failed *parent* (not trained on) is cut at a reset
 step e chosen by a selector, its thoughts 1..e-1 are kept as a prefix (token ids reused, not
-regenerated) and a suffix group is sampled from prompt + prefix. Without enough failures the prompt
-falls back to one group of fresh chains. Draws are batched across prompts in rounds that never draw
-more than the one-at-a-time rule would.
+regenerated) and a suffix group is sampled from prompt + prefix. A failure without a complete
+thought has nothing to reset into: it joins the base group (reward 0) and is never a parent.
+Without enough failures the prompt falls back to one GRPO-style group of `group_size` chains: the
+first half of its fresh draws plus as many new, unconditioned ones, which can fail (the first
+draws cannot, or they would have been parents). Draws are batched across prompts in rounds that
+never draw more than the one-at-a-time rule would.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from resetrl.verify import VerifierPool
 
 # layout -> (parents, suffixes per parent, base group size)
 LAYOUTS = {"1x4": (1, 4, 4), "2x4": (2, 4, 0), "1x8": (1, 8, 0)}
-FALLBACK_GROUP = 8
 
 
 def clamp_step(step: int | None, n_thoughts: int) -> int:
@@ -58,7 +60,7 @@ class Reset:
 @dataclass
 class PromptBuffer:
     problem: object  # a task.Problem or a sources.TextProblem
-    drawn: list[Chain] = field(default_factory=list)  # every fresh chain, in draw order
+    drawn: list[Chain] = field(default_factory=list)  # every fresh chain, in draw order (fallback draws last)
     base: list[Chain] = field(default_factory=list)  # group 1, or the fallback fresh group
     parents: list[Chain] = field(default_factory=list)
     resets: list[Reset] = field(default_factory=list)
@@ -68,8 +70,9 @@ class PromptBuffer:
         return not self.parents
 
 
-def draw_fresh(engine: RolloutEngine, problems: list, layout: str, max_draws: int, settings: SamplingSettings,
-               generator: torch.Generator, verifier: VerifierPool | None = None) -> list[PromptBuffer]:
+def draw_fresh(engine: RolloutEngine, problems: list, layout: str, max_draws: int, group_size: int,
+               settings: SamplingSettings, generator: torch.Generator,
+               verifier: VerifierPool | None = None) -> list[PromptBuffer]:
     n_parents, _, n_base = LAYOUTS[layout]
     buffers = [PromptBuffer(p) for p in problems]
 
@@ -87,13 +90,18 @@ def draw_fresh(engine: RolloutEngine, problems: list, layout: str, max_draws: in
             for _ in range(k):
                 chain, score = next(scored)
                 b.drawn.append(chain)
-                if score == 0.0 and len(b.parents) < n_parents:
+                if score == 0.0 and chain.thought_ends and len(b.parents) < n_parents:
                     b.parents.append(chain)
                 elif len(b.base) < n_base:
                     b.base.append(chain)
-    for b in buffers:
-        if len(b.parents) < n_parents:  # not enough failures: plain GRPO-style fresh group
-            b.parents, b.base = [], b.drawn[:FALLBACK_GROUP]
+    fallback = [b for b in buffers if len(b.parents) < n_parents]
+    kept = group_size // 2
+    for b in fallback:
+        b.parents, b.base = [], b.drawn[:kept]
+    requests = [(prompt_ids(engine.tokenizer, b.problem), []) for b in fallback]
+    for b, group in zip(fallback, engine.generate(requests, group_size - kept, settings, generator)):
+        b.drawn += group
+        b.base += group
     return buffers
 
 

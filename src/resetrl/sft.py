@@ -8,6 +8,7 @@ import argparse
 import math
 import random
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -112,10 +113,15 @@ def main(argv: list[str] | None = None) -> None:
     add_params_argument(parser)
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: runtime.threads); Snakemake gives SFT every core")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="study seed s: SFT seed sft.seed + s, initialisation model.init_seed + s")
     parser.add_argument("--data", default="results/data")
-    parser.add_argument("--out", default="results/sft")
+    parser.add_argument("--out", default="results/sft/seed0")
     args = parser.parse_args(argv)
     params = params_from_args(args)
+    if args.seed:  # the study seed's own warm start: other data order and initialisation
+        params = replace(params, sft=replace(params.sft, seed=params.sft.seed + args.seed),
+                         model=replace(params.model, init_seed=params.model.init_seed + args.seed))
     torch.set_num_threads(args.threads or params.runtime.threads)
     summary = run_sft(params, Path(args.data), Path(args.out))
     print(f"sft: val pass@1 {summary['eval/val/pass1']:.3f}, held-out localization exact match "

@@ -1,11 +1,14 @@
 """Small statistics for the study's tables and figures: mean with std / standard error over seeds,
-Wilson score intervals for rates, and the x at which a learning curve first reaches a target
-(for "steps / tokens to reach GRPO's final accuracy" speed-ups)."""
+Wilson score intervals for rates, the x at which a learning curve first reaches a target, and the
+paired comparisons behind every verdict (bootstrap over seeds and problems, Student t intervals,
+minimum detectable effect at 80% power, the verdict rules)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+
+import numpy as np
 
 
 def mean_std_se(values: Sequence[float]) -> tuple[float, float, float]:
@@ -50,3 +53,127 @@ def speedup(reference_x: float | None, method_x: float | None) -> float | None:
     if reference_x is None or method_x is None or method_x <= 0:
         return None
     return reference_x / method_x
+
+
+# --- paired comparisons with stated power --------------------------------------------------------
+
+POWER = 0.8  # the minimum detectable effect is stated at this power
+
+
+def t_quantile(q: float, df: int) -> float:
+    """Student t quantile for 0.5 <= q < 1, by bisection on the CDF (the density integrated with a
+    fine trapezoid rule): no scipy needed for a handful of calls."""
+    if not 0.5 <= q < 1 or df < 1:
+        raise ValueError(f"t_quantile needs 0.5 <= q < 1 and df >= 1, got q={q}, df={df}")
+    log_norm = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+
+    def cdf(x: float) -> float:
+        t = np.linspace(0.0, x, 20001)
+        density = np.exp(log_norm - (df + 1) / 2 * np.log1p(t * t / df))
+        return 0.5 + float(np.sum((density[1:] + density[:-1]) * np.diff(t)) / 2)
+
+    low, high = 0.0, 1.0
+    while cdf(high) < q:
+        high *= 2
+    for _ in range(60):
+        mid = (low + high) / 2
+        low, high = (mid, high) if cdf(mid) < q else (low, mid)
+    return (low + high) / 2
+
+
+def interval_from_se(estimate: float, se: float | None, n_seeds: int, alpha: float) -> dict:
+    """1 - alpha interval and MDE (80% power, two-sided alpha) around an estimate over n_seeds
+    seeds: Student t quantiles at S - 1 degrees of freedom, since a handful of seeds makes normal
+    quantiles overconfident. Fewer than 2 seeds: no interval (the seeds cannot show their spread)."""
+    out = {"estimate": float(estimate), "se": None, "ci_low": None, "ci_high": None, "mde": None,
+           "n_seeds": n_seeds, "alpha": alpha}
+    if n_seeds < 2 or se is None:
+        return out
+    critical = t_quantile(1 - alpha / 2, n_seeds - 1)
+    return {**out, "se": se, "ci_low": float(estimate - critical * se), "ci_high": float(estimate + critical * se),
+            "mde": (critical + t_quantile(POWER, n_seeds - 1)) * se}
+
+
+def _bootstrap_se(replicates: np.ndarray, n_seeds: int) -> float | None:
+    """Bootstrap SE, scaled by sqrt(S / (S - 1)): resampling S seeds underestimates their spread."""
+    return float(np.std(replicates)) * math.sqrt(n_seeds / (n_seeds - 1)) if n_seeds > 1 else None
+
+
+def paired_bootstrap(diff_SP: np.ndarray, alpha: float, n_boot: int = 4000, seed: int = 0) -> dict:
+    """Mean paired difference over seeds S and problems P (arm A minus arm B on the same seed's
+    warm start and the same problem), its 1 - alpha interval and MDE. Each replicate resamples
+    seeds and problems with replacement (the same problems for every seed), so the interval covers
+    both what another set of seeds and another draw of problems would change."""
+    diff_SP = np.asarray(diff_SP, dtype=float)
+    n_seeds, n_problems = diff_SP.shape
+    rng = np.random.default_rng(seed)
+    problem_w_RP = rng.multinomial(n_problems, np.full(n_problems, 1 / n_problems), size=n_boot)
+    seed_w_RS = rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), size=n_boot)
+    per_seed_RS = problem_w_RP @ diff_SP.T / n_problems
+    replicates = (seed_w_RS * per_seed_RS).sum(1) / n_seeds
+    return interval_from_se(diff_SP.mean(), _bootstrap_se(replicates, n_seeds), n_seeds, alpha)
+
+
+def seed_bootstrap(a_by_seed: Sequence[Sequence[float]], b_by_seed: Sequence[Sequence[float]], alpha: float,
+                   n_boot: int = 4000, seed: int = 0) -> dict:
+    """Difference of means, A minus B, paired by seed but not within it (e.g. the reset positions of
+    two arms: different parents). Replicates resample seeds, then each arm's observations within
+    the seed. The estimate averages the per-seed differences (every seed weighs the same)."""
+    pairs = [(np.asarray(a, float), np.asarray(b, float)) for a, b in zip(a_by_seed, b_by_seed) if len(a) and len(b)]
+    if not pairs:
+        return interval_from_se(float("nan"), None, 0, alpha)
+    rng = np.random.default_rng(seed)
+
+    def resampled_means_R(x: np.ndarray) -> np.ndarray:
+        return rng.multinomial(len(x), np.full(len(x), 1 / len(x)), size=n_boot) @ x / len(x)
+
+    per_seed_RS = np.stack([resampled_means_R(a) - resampled_means_R(b) for a, b in pairs], axis=1)
+    seed_w_RS = rng.multinomial(len(pairs), np.full(len(pairs), 1 / len(pairs)), size=n_boot)
+    replicates = (seed_w_RS * per_seed_RS).sum(1) / len(pairs)
+    estimate = float(np.mean([a.mean() - b.mean() for a, b in pairs]))
+    return interval_from_se(estimate, _bootstrap_se(replicates, len(pairs)), len(pairs), alpha)
+
+
+def one_sample_interval(values: Sequence[float], alpha: float, null: float = 0.0) -> dict:
+    """Mean over seeds minus `null`, with a Student t interval and MDE (one value per seed)."""
+    x = np.asarray(values, dtype=float) - null
+    n = len(x)
+    se = float(x.std(ddof=1) / math.sqrt(n)) if n > 1 else None
+    return interval_from_se(float(x.mean()) if n else float("nan"), se, n, alpha)
+
+
+def verdict(result: dict, claim: str, min_effect: float) -> str:
+    """The interval decides. claim "greater": reproduced when it excludes 0 from above, not
+    reproduced when it excludes a gain of min_effect, else inconclusive. claim "less": the mirror.
+    claim "equal" (a tie, +- min_effect): reproduced when the interval lies inside the margin, not
+    reproduced when it lies wholly outside. n/a with fewer than 2 seeds."""
+    if result["n_seeds"] < 2 or result["ci_low"] is None:
+        return "n/a"
+    low, high = result["ci_low"], result["ci_high"]
+    if claim == "less":
+        low, high = -high, -low
+        claim = "greater"
+    if claim == "greater":
+        return "reproduced" if low > 0 else "not reproduced" if high < min_effect else "inconclusive"
+    if claim == "equal":
+        inside, outside = -min_effect < low and high < min_effect, low > min_effect or high < -min_effect
+        return "reproduced" if inside else "not reproduced" if outside else "inconclusive"
+    raise ValueError(f"unknown claim kind {claim!r}")
+
+
+def area_under_curve(xs_K: Sequence[float], ys_K: np.ndarray, budget: float) -> np.ndarray:
+    """Mean height of a piecewise-linear curve over x in [xs[0], budget]: (1 / span) * integral.
+    ys_K may carry trailing axes (e.g. one curve per problem, K x P). The curve must reach the
+    budget; it is interpolated there."""
+    xs = np.asarray(xs_K, dtype=float)
+    ys = np.asarray(ys_K, dtype=float)
+    if budget > xs[-1] + 1e-9 or budget <= xs[0]:
+        raise ValueError(f"budget {budget} outside the curve's x range [{xs[0]}, {xs[-1]}]")
+    inside = xs < budget
+    k = int(inside.sum())  # points strictly before the budget
+    weight = (budget - xs[k - 1]) / (xs[k] - xs[k - 1]) if k < len(xs) else 1.0
+    end = ys[k - 1] + weight * (ys[k] - ys[k - 1]) if k < len(xs) else ys[-1]
+    px = np.append(xs[:k], budget)
+    py = np.concatenate([ys[:k], end[None] if np.ndim(end) else np.array([end])], axis=0)
+    widths = np.diff(px).reshape((-1,) + (1,) * (py.ndim - 1))
+    return ((py[1:] + py[:-1]) * widths).sum(0) / 2 / (budget - xs[0])

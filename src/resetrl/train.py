@@ -74,7 +74,9 @@ class RLTrainer:
         self.engine = make_engine(params.rollout, self.model, self.tokenizer)
         self.verifier = open_verifier(params.runtime, [self.train_set, self.val_set])
         self.arm = build_arm(method, self.engine, params, self.generator, self.verifier)
-        self.state = {"step": 0, "epoch": 0, "cursor": 0, "tokens": 0, "history": [], "resets": []}
+        # val_outcomes: step -> each validation problem's greedy 0/1, for paired area-under-curve tests
+        self.state = {"step": 0, "epoch": 0, "cursor": 0, "tokens": 0, "history": [], "resets": [],
+                      "val_outcomes": {}}
         if resume_from is not None:
             saved = self.store.load_state(resume_from)
             self.optimizer.load_state_dict(saved["optimizer"])
@@ -98,9 +100,11 @@ class RLTrainer:
                 self.state["epoch"], self.state["cursor"] = self.state["epoch"] + 1, 0
         return batch
 
-    def validate(self) -> dict[str, float]:
+    def validate(self, step: int) -> dict[str, float]:
         self.model.eval()
-        return {"eval/val/pass1": greedy_pass1(self.engine, self.val_set, self.p.rollout, self.verifier)["pass1"]}
+        result = greedy_pass1(self.engine, self.val_set, self.p.rollout, self.verifier)
+        self.state["val_outcomes"][str(step)] = "".join(map(str, result["outcomes"]))
+        return {"eval/val/pass1": result["pass1"]}
 
     def localization_check(self) -> dict[str, float]:
         """Greedy self-localization on fixed held-out failed chains: drift of the skill during RL."""
@@ -158,11 +162,14 @@ class RLTrainer:
                 stats.setdefault(k, []).append(v)
         self.engine.sync_weights(self.model)  # the next rollouts must come from the updated policy
         metrics = {f"train/{k}": sum(v) / len(v) for k, v in stats.items()} | mismatch
+        # The share of trained chains that can move the policy at all (zero advantage: no gradient).
+        metrics["train/frac_nonzero_adv"] = float((adv_B != 0).float().mean())
         for kind in sorted(set(kinds)):
             sel = torch.tensor([k == kind for k in kinds])
             groups = [g for g in collected.groups if g.kind == kind]
             metrics[f"train/frac_zero_std_{kind}"] = sum(float(g.rewards_G.std(unbiased=False) == 0)
                                                          for g in groups) / len(groups)
+            metrics[f"train/frac_nonzero_adv_{kind}"] = float((adv_B[sel] != 0).float().mean())
             metrics[f"train/adv_mean_{kind}"] = float(adv_B[sel].mean())
             metrics[f"train/adv_std_{kind}"] = float(adv_B[sel].std(unbiased=False))
             metrics[f"train/grad_signal_{kind}"] = float(signal_B[sel].mean())
@@ -197,7 +204,7 @@ class RLTrainer:
     def evaluations(self, step: int) -> dict[str, float]:
         rl, record = self.p.rl, {}
         if step % rl.eval_every == 0 or step == rl.steps:
-            record.update(self.validate())
+            record.update(self.validate(step))
         if step % rl.loc_eval_every == 0 or step == rl.steps:
             record.update(self.localization_check())
         return record
@@ -228,6 +235,8 @@ class RLTrainer:
         # Merged (adapters folded in): loadable by transformers and vLLM like any checkpoint.
         save_policy(merged_model(self.model), self.tokenizer, self.out / "model")
         write_jsonl(self.out / "resets.jsonl", self.state["resets"])
+        atomic_write_json(self.out / "val_outcomes.json", {"ids": [p.id for p in self.val_set],
+                                                           "by_step": self.state["val_outcomes"]})
         atomic_write_json(self.out / "history.json", self.state["history"])
         return self.state["history"]
 
@@ -238,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
     add_params_argument(parser)
     parser.add_argument("--method", required=True, help="an arm name from params.yaml `arms`")
     parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--init", default="results/sft/model", help="warm-start checkpoint")
+    parser.add_argument("--init", default="results/sft/seed0/model", help="warm-start checkpoint")
     parser.add_argument("--data", default="results/data")
     parser.add_argument("--out", required=True, help="run directory")
     args = parser.parse_args(argv)

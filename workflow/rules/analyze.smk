@@ -9,7 +9,7 @@ rule analyze:
         histories=expand("results/runs/{method}/seed{seed}/history.json", method=METHODS, seed=SEEDS),
         resets=expand("results/runs/{method}/seed{seed}/resets.jsonl", method=METHODS, seed=SEEDS),
         evals=expand("results/eval/{method}/seed{seed}.json", method=METHODS, seed=SEEDS),
-        sft="results/eval/sft.json",
+        sft=expand("results/eval/sft/seed{seed}.json", seed=SEEDS),
         theory="results/theory/cpi.json",
         curves="results/plots/learning_curve.png",
         code=stage_code("analyze"),

@@ -6,11 +6,38 @@ rule evaluate:
         code=stage_code("evaluate"),
     output:
         metrics="results/eval/{method}/seed{seed}.json",
+        outcomes="results/eval/{method}/seed{seed}.problems.json",
     params:
         cfg=params_of("evaluate"),
         files=PARAMS_ARGS,
     log:
         "results/logs/evaluate/{method}-seed{seed}.log",
+    wildcard_constraints:
+        method="|".join(PARAMS.arms),  # not "sft": the warm starts have their own rule
+        seed=r"\d+",
+    threads: 1
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m resetrl.evaluate {params.files} --model {input.model} --data {input.data}"
+        " --seed {wildcards.seed} --out {output.metrics}"
+        " --outcomes {output.outcomes} > {log} 2>&1"
+
+
+# The warm start, evaluated the same way: the baseline every RL gain is measured against.
+rule evaluate_sft:
+    input:
+        data="results/data",
+        model="results/sft/seed{seed}/model",
+        code=stage_code("evaluate_sft"),
+    output:
+        metrics="results/eval/sft/seed{seed}.json",
+        outcomes="results/eval/sft/seed{seed}.problems.json",
+    params:
+        cfg=params_of("evaluate_sft"),
+        files=PARAMS_ARGS,
+    log:
+        "results/logs/evaluate/sft-seed{seed}.log",
     wildcard_constraints:
         seed=r"\d+",
     threads: 1
@@ -18,25 +45,5 @@ rule evaluate:
         CONDA_ENV
     shell:
         "python -m resetrl.evaluate {params.files} --model {input.model} --data {input.data}"
-        " --seed {wildcards.seed} --out {output.metrics} > {log} 2>&1"
-
-
-# The warm start, evaluated the same way: the baseline every RL gain is measured against.
-rule evaluate_sft:
-    input:
-        data="results/data",
-        model="results/sft/model",
-        code=stage_code("evaluate_sft"),
-    output:
-        metrics="results/eval/sft.json",
-    params:
-        cfg=params_of("evaluate_sft"),
-        files=PARAMS_ARGS,
-    log:
-        "results/logs/evaluate/sft.log",
-    threads: 1
-    conda:
-        CONDA_ENV
-    shell:
-        "python -m resetrl.evaluate {params.files} --model {input.model} --data {input.data}"
-        " --seed 0 --out {output.metrics} > {log} 2>&1"
+        " --seed {wildcards.seed} --out {output.metrics}"
+        " --outcomes {output.outcomes} > {log} 2>&1"

@@ -2,7 +2,7 @@
 rule plot_learning_curves:
     input:
         histories=expand("results/runs/{method}/seed{seed}/history.json", method=METHODS, seed=SEEDS),
-        sft="results/sft/summary.json",
+        sft=expand("results/sft/seed{seed}/summary.json", seed=SEEDS),
         code=stage_code("plot_learning_curves"),
     output:
         png=report("results/plots/learning_curve.png", caption="../../results/captions/learning_curve.rst",

@@ -2,12 +2,13 @@
 rule train:
     input:
         data="results/data",
-        init="results/sft/model",
+        init="results/sft/seed{seed}/model",
         code=stage_code("train"),
     output:
         model=directory("results/runs/{method}/seed{seed}/model"),
         history="results/runs/{method}/seed{seed}/history.json",
         resets="results/runs/{method}/seed{seed}/resets.jsonl",
+        val_outcomes="results/runs/{method}/seed{seed}/val_outcomes.json",
         metrics="results/runs/{method}/seed{seed}/live/metrics.json",
         plots=directory("results/runs/{method}/seed{seed}/live/plots/metrics"),
     params:
