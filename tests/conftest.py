@@ -39,14 +39,10 @@ def tiny_model(tokenizer):
 @pytest.fixture(scope="session")
 def warm_start(tmp_path_factory, smoke_params):
     """Smoke data and a briefly SFT-trained tiny policy that already emits thought delimiters."""
-    import dataclasses
-
     from resetrl.data import prepare_data
     from resetrl.sft import run_sft
 
     root = tmp_path_factory.mktemp("warm")
-    params = dataclasses.replace(smoke_params, sft=dataclasses.replace(
-        smoke_params.sft, steps=150, batch_size=24, localization_batch_size=8, lr=1e-2, eval_every=1000))
-    prepare_data(params.task, root / "data")
-    run_sft(params, root / "data", root / "sft")
+    prepare_data(smoke_params.task, root / "data")
+    run_sft(smoke_params, root / "data", root / "sft")
     return root

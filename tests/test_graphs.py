@@ -77,7 +77,7 @@ def test_same_paths_detects_a_missing_dependency():
 def test_overlay_changes_the_expanded_graph(repo_root):
     jobs = snakemake_jobs(repo_root, "--configfile", "configs/smoke.yaml")
     trains = [j for j in jobs if j["name"] == "train"]
-    assert len(trains) == 4  # the smoke overlay runs the four arms with one seed
+    assert len(trains) == 5  # the smoke overlay runs the five default arms with one seed
     assert all("--params configs/smoke.yaml" in j["cmd"] for j in jobs)
 
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 pytestmark = pytest.mark.slow
 
@@ -34,12 +35,23 @@ def clone(repo_root: Path, dest: Path) -> Path:
     return dest
 
 
-def check_study_outputs(root: Path, methods=("grpo", "rrpo", "srpo", "oracle"), seeds=(0,)) -> None:
+METHODS = ("grpo", "grpo_pgseq", "rrpo", "srpo", "oracle")
+CLAIM_KEYS = {"id", "claim", "measure", "verdict", "estimate", "ci_low", "ci_high", "n_seeds", "mde"}
+
+
+def weights(model_dir: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(model_dir / "model.safetensors")
+
+
+def check_study_outputs(root: Path, methods=METHODS, seeds=(0,)) -> None:
     manifest = json.loads((root / "results/data/manifest.json").read_text())
     assert manifest["splits"]["train"]["count"] == 2000
-    assert (root / "results/sft/model/model.safetensors").exists()
-    sft = json.loads((root / "results/eval/sft.json").read_text())
+    warm = weights(root / "results/sft/seed0/model")
+    sft = json.loads((root / "results/eval/sft/seed0.json").read_text())
     assert set(sft) == {"test", "ood"}
+    assert sft["test"]["greedy_pass1"] > 0  # the smoke warm start solves problems: RL has reward to learn from
     for method in methods:
         for seed in seeds:
             metrics = json.loads((root / f"results/eval/{method}/seed{seed}.json").read_text())
@@ -48,16 +60,28 @@ def check_study_outputs(root: Path, methods=("grpo", "rrpo", "srpo", "oracle"), 
                 assert {"pass@1", "pass@2"} <= set(metrics[split])
             history = json.loads((root / f"results/runs/{method}/seed{seed}/history.json").read_text())
             assert [r["step"] for r in history if "train/reward" in r] == [0, 1, 2, 3]
+            # Rollouts carry reward and some chains a nonzero advantage, so the update moves the weights.
+            assert sum(r["train/reward"] for r in history if "train/reward" in r) > 0, method
+            assert max(r["train/frac_nonzero_adv"] for r in history if "train/frac_nonzero_adv" in r) > 0, method
+            trained = weights(root / f"results/runs/{method}/seed{seed}/model")
+            assert any(not torch.equal(trained[k], warm[k]) for k in warm), f"{method}: weights unchanged"
             resets = (root / f"results/runs/{method}/seed{seed}/resets.jsonl").read_text().splitlines()
-            assert (method == "grpo") == (not any("reset/rate" in r for r in history))
+            assert method.startswith("grpo") == (not any("reset/rate" in r for r in history))
             assert all(json.loads(line)["reset_step"] >= 1 for line in resets)
     for name in ("learning_curve", "cpi_theory", "reset_positions", "localization", "suffix_correction",
                  "clean_vs_erroneous", "grad_signal"):
         for suffix in ("png", "pdf"):
             assert (root / f"results/plots/{name}.{suffix}").stat().st_size > 1000, name
+    claims = json.loads((root / "results/claims.json").read_text())
+    ids = {c["id"] for c in claims}
+    assert {"oracle_vs_grpo", "srpo_vs_grpo", "srpo_vs_rrpo", "rrpo_vs_grpo", "srpo_vs_grpo_final"} <= ids
+    assert all(CLAIM_KEYS <= set(c) for c in claims)
     page = (root / "results/RESULTS.md").read_text()
     verdicts = re.findall(r"\| \*\*(.+?)\*\* \|", page)
-    assert len(verdicts) == 6 and set(verdicts) <= {"reproduced", "not reproduced", "inconclusive"}
+    if len(seeds) < 2:  # one seed: no spread, no interval, no verdict, and the page says so
+        assert {c["verdict"] for c in claims} == {"n/a"} and set(verdicts) == {"n/a"}
+        assert "every verdict is n/a" in page
+    assert len(verdicts) == len(claims)
     assert "| srpo |" in (root / "results/tables/final.md").read_text()
     assert "\\begin{tabular}" in (root / "results/tables/final.tex").read_text()
 
@@ -94,8 +118,8 @@ def test_dvc_reproduces_the_smoke_study(repo_root, tmp_path):
     workspace = next(e for e in shown if e["rev"] == "workspace")
     data = workspace["data"]
     metrics_files = set(data["metrics"])
-    assert {f"results/eval/{m}/seed0.json" for m in ("grpo", "rrpo", "srpo", "oracle")} <= metrics_files
-    assert "results/eval/sft.json" in metrics_files
+    assert {f"results/eval/{m}/seed0.json" for m in METHODS} <= metrics_files
+    assert "results/eval/sft/seed0.json" in metrics_files
     assert data["metrics"]["results/eval/grpo/seed0.json"]["data"]["test"]["greedy_pass1"] >= 0.0
     assert data["params"]["params.yaml"]["data"]["rl"]["steps"] == 4
 
@@ -122,11 +146,11 @@ eval: {{pass_k: [1, 2], n_samples: 2}}
 runtime: {{verify_workers: 1}}
 """)
     run(["snakemake", "--cores", "2", "--configfile", "configs/smoke.yaml", "configs/real.yaml"], root)
-    assert json.loads((root / "results/sft/model/pretrained.json").read_text()) == {"name_or_path": str(hub)}
+    assert json.loads((root / "results/sft/seed0/model/pretrained.json").read_text()) == {"name_or_path": str(hub)}
     for method in ("grpo", "srpo"):
         metrics = json.loads((root / f"results/eval/{method}/seed0.json").read_text())
         assert metrics["test"]["problems"] == 4 and metrics["ood"]["problems"] == 4
         history = json.loads((root / f"results/runs/{method}/seed0/history.json").read_text())
         assert sum(r.get("verify/ok", 0) + r.get("verify/no_answer", 0) for r in history) > 0
     page = (root / "results/RESULTS.md").read_text()
-    assert "| srpo |" in (root / "results/tables/final.md").read_text() and "inconclusive" in page
+    assert "| srpo |" in (root / "results/tables/final.md").read_text() and "every verdict is n/a" in page

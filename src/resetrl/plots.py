@@ -96,14 +96,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     add_params_argument(parser)
     parser.add_argument("--runs", default="results/runs", help="holds <method>/seed<k>/history.json")
-    parser.add_argument("--sft-summary", nargs="*", default=[],
-                        help="warm-start summary.json files (their mean is drawn as a reference line)")
+    parser.add_argument("--sft", default=None,
+                        help="holds seed<k>/summary.json of the warm starts (their mean is drawn as a reference line)")
     parser.add_argument("--out", default="results/plots/learning_curve", help="path without suffix")
     args = parser.parse_args(argv)
     study = params_from_args(args).study
     runs = {m: [json.loads((Path(args.runs) / m / f"seed{s}" / "history.json").read_text())
                 for s in study.seeds] for m in study.methods}
-    warm_starts = [json.loads(Path(f).read_text())[METRIC] for f in args.sft_summary]
+    warm_starts = [json.loads((Path(args.sft) / f"seed{s}" / "summary.json").read_text())[METRIC]
+                   for s in study.seeds] if args.sft else []
     warm = sum(warm_starts) / len(warm_starts) if warm_starts else None
     plot_learning_curves(runs, warm, Path(args.out), reference=study.methods[0])
 

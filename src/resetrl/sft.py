@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     add_params_argument(parser)
     parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads (default: runtime.threads); Snakemake gives SFT every core")
+                        help="torch threads (default: runtime.threads); Snakemake runs the seeds' warm starts side by side, one core each")
     parser.add_argument("--seed", type=int, default=0,
                         help="study seed s: SFT seed sft.seed + s, initialisation model.init_seed + s")
     parser.add_argument("--data", default="results/data")

@@ -8,7 +8,9 @@ rule analyze:
     input:
         histories=expand("results/runs/{method}/seed{seed}/history.json", method=METHODS, seed=SEEDS),
         resets=expand("results/runs/{method}/seed{seed}/resets.jsonl", method=METHODS, seed=SEEDS),
+        val_outcomes=expand("results/runs/{method}/seed{seed}/val_outcomes.json", method=METHODS, seed=SEEDS),
         evals=expand("results/eval/{method}/seed{seed}.json", method=METHODS, seed=SEEDS),
+        outcomes=expand("results/eval/{method}/seed{seed}.problems.json", method=METHODS, seed=SEEDS),
         sft=expand("results/eval/sft/seed{seed}.json", seed=SEEDS),
         theory="results/theory/cpi.json",
         curves="results/plots/learning_curve.png",
@@ -16,6 +18,7 @@ rule analyze:
     output:
         page="results/RESULTS.md",
         summary="results/analysis.json",
+        claims="results/claims.json",
         tables=expand("results/tables/final.{ext}", ext=["md", "csv", "tex"]),
         png=[report(f"results/plots/{name}.png", caption=f"../../results/captions/{name}.rst", category="Analyses")
              for name in ANALYSIS_FIGURES],

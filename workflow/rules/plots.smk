@@ -17,5 +17,5 @@ rule plot_learning_curves:
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.plots {params.files} --runs results/runs --sft-summary {input.sft}"
+        "python -m resetrl.plots {params.files} --runs results/runs --sft results/sft"
         " --out results/plots/learning_curve > {log} 2>&1"
