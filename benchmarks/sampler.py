@@ -12,7 +12,7 @@
    K); the same suffixes requested as K separate one-chain requests show what sharing saves.
 
 Run: `python benchmarks/sampler.py` -> results/benchmarks/sampler.json; `speedup_vs_generate=<x>`
-is printed last. `--model DIR` benchmarks a trained checkpoint (e.g. results/sft/model) instead of
+is printed last. `--model DIR` benchmarks a trained checkpoint (e.g. results/sft/seed0/model) instead of
 random weights, whose lengths are closer to real chains.
 """
 

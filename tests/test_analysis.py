@@ -93,9 +93,10 @@ def test_wall_time_is_measured_by_a_full_run_and_kept_through_partial_reruns(tmp
     (tmp_path / "logs").mkdir()
     (tmp_path / "data").mkdir()
     (tmp_path / "eval" / "grpo").mkdir(parents=True)
+    (tmp_path / "eval" / "sft").mkdir()
     (tmp_path / "logs" / "study_started").write_text("1000\n")
     for path, mtime in ((tmp_path / "data" / "manifest.json", 1010), (tmp_path / "eval" / "grpo" / "seed0.json", 2900),
-                        (tmp_path / "eval" / "sft.json", 1500)):
+                        (tmp_path / "eval" / "sft" / "seed0.json", 1500)):
         path.write_text("{}")
         os.utime(path, (mtime, mtime))
     os.utime(tmp_path / "data" / "manifest.json", (900, 900))  # data older than this invocation: partial rerun

@@ -91,6 +91,7 @@ def test_one_seed_gives_estimates_without_intervals_or_verdicts():
     assert all(x["verdict"] == "n/a" and x["ci_low"] is None and x["mde"] is None for x in c.values())
     lines = claims_section(list(c.values()), [0])
     assert any("every verdict is n/a" in line for line in lines)
+    assert "In words:" not in lines  # every sentence would only repeat "no verdict"
     assert "no verdict" in plain_words(c["oracle_vs_grpo"])
 
 

@@ -274,7 +274,7 @@ CROSS = [
     ("task:\n  ood_max_steps: 4\n", 2, "task.ood_max_steps", "task.ood_min_steps (5) must be <= task.ood_max_steps"),
     ("task:\n  value_max: 39\n", 2, "task.value_max", "must be >= 2 * task.start_max (40)"),
     ("task:\n  start_max: 500\n", 2, "task.start_max", "task.value_max (99) must be >= 2 * task.start_max"),
-    ("eval:\n  pass_k: [1, 16]\n", 2, "eval.pass_k", "eval.n_samples (4) must be >= max(eval.pass_k) (16)"),
+    ("eval:\n  pass_k: [1, 16]\n", 2, "eval.pass_k", "eval.n_samples (2) must be >= max(eval.pass_k) (16)"),
     ("rl:\n  minibatches: 3\n", 2, "rl.minibatches", "(64) must be divisible by rl.minibatches (3)"),
     ("rl:\n  prompts_per_step: 1\n  group_size: 3\n", 3, "rl.group_size", "rl.prompts_per_step * rl.group_size (3)"),
     ("task:\n  op_weights: {'+': 0, '-': 0, '*': 0}\n", 2, "task.op_weights", ": at least one of task.op_"),
@@ -291,7 +291,7 @@ def test_cross_check_names_key_set_last(tmp_path: Path, text: str, line: int, ke
 
 
 def test_cross_checks_pass_at_their_boundary(tmp_path: Path) -> None:
-    text = "task: {min_steps: 5, max_steps: 5, value_max: 198}\neval: {pass_k: [1, 4]}\nrl: {minibatches: 64}\n"
+    text = "task: {min_steps: 5, max_steps: 5, value_max: 198}\neval: {pass_k: [1, 2]}\nrl: {minibatches: 64}\n"
     load_params([PARAMS, write(tmp_path, "edge.yaml", text)])
 
 

@@ -143,8 +143,8 @@ def test_seeded_sampling_is_deterministic(engines, policy, name):
     _, tokenizer = policy
     req = [(p, []) for p in encode(tokenizer, PROMPTS)]
     run = lambda seed: [c.gen_ids for g in engines(name).generate(  # noqa: E731
-        req, 3, settings(), torch.Generator().manual_seed(seed)) for c in g]
-    assert run(7) == run(7)
+        req, 3, settings(temperature=1.5, top_p=1.0), torch.Generator().manual_seed(seed)) for c in g]
+    assert run(7) == run(7)  # a hot temperature: the warm start is too sure of itself for seeds to differ at 0.7
     assert run(7) != run(8)
 
 

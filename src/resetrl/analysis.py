@@ -15,6 +15,7 @@ from resetrl.stats import first_reach, mean_std_se, speedup, wilson_interval
 
 VAL = "eval/val/pass1"
 SPLITS = ("test", "ood")
+GAIN = "gain over warm start: test"  # column group of the final table
 EDGE_FRACTION = 0.1  # "start" / "end" of RL: the first / last 10% of steps
 DEVIATION_BUCKETS = ((-99, -2, "<= -2"), (-1, -1, "-1"), (0, 0, "0"), (1, 1, "+1"), (2, 99, ">= +2"))
 
@@ -67,12 +68,17 @@ def _scores(evaluation: dict) -> dict[str, dict[str, float]]:
 
 def final_table(runs: dict[str, list[Run]], sft_evals: list[dict]) -> dict:
     """Per method and column group (split or benchmark): each metric's mean / std over seeds;
-    generated tokens per run; the warm starts (one per seed) as the row `sft`."""
+    with one warm start per seed, the test greedy gain of each run over its own warm start (the
+    warm starts differ far more than the arms); generated tokens per run; the warm starts as the
+    row `sft`."""
     table = {}
     for m, rs in runs.items():
         per_seed = [_scores(r.evaluation) for r in rs]
         row = {group: {k: _summary([s[group][k] for s in per_seed]) for k in metrics}
                for group, metrics in per_seed[0].items()}
+        if len(sft_evals) == len(rs):
+            row[GAIN] = {"greedy_pass1": _summary([r.evaluation["test"]["greedy_pass1"] - e["test"]["greedy_pass1"]
+                                                   for r, e in zip(rs, sft_evals)])}
         row["tokens_generated"] = _summary([_final(r.history, "compute/tokens_generated") for r in rs])
         table[m] = row
     if sft_evals:

@@ -15,8 +15,9 @@ from resetrl.analysis import DEVIATION_BUCKETS  # noqa: E402
 from resetrl.plots import STYLE, save_figure  # noqa: E402
 
 CAPTIONS = {
-    "learning_curve": "Validation greedy pass@1 vs RL step and vs cumulative generated tokens, mean ± SE over "
-                      "seeds; the dotted line is the SFT warm start.",
+    "learning_curve": "Change of validation greedy pass@1 from each seed's warm start (every arm of a seed starts "
+                      "from the same one) vs RL step and vs cumulative generated tokens, mean ± SE over seeds; the "
+                      "dotted line is the warm start.",
     "reset_positions": "Where resets happen: relative reset position e/n (n = thoughts of the failed parent) for "
                        "random (RRPO), self-localized (SRPO) and oracle resets, all steps and seeds pooled.",
     "localization": "Localization deviation, reset step minus the step checker's first error (0 = exact, < 0 = "
@@ -41,7 +42,10 @@ def reset_positions(summary: dict, out: Path) -> None:
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots()
         for m, label in zip(data, _labels(summary, list(data))):
-            hist, n = data[m]["hist"], max(data[m]["n"], 1)
+            hist, n = data[m]["hist"], data[m]["n"]
+            if not n:  # no failed parent was found (a short run on an easy task)
+                ax.plot([], [], label=f"{label}, no resets")
+                continue
             centres = [(i + 0.5) / len(hist) for i in range(len(hist))]
             ax.plot(centres, [h / n for h in hist], "o-", label=f"{label}, mean {data[m]['fractions_mean']:.2f}")
         ax.set_xlabel("reset position e / n")

@@ -1,5 +1,5 @@
-"""Stage `plot_learning_curves`: validation accuracy vs RL step and vs cumulative generated tokens,
-mean +- standard error over seeds per method, PNG + PDF."""
+"""Stage `plot_learning_curves`: the change of validation accuracy from each seed's warm start vs RL
+step and vs cumulative generated tokens, mean +- standard error over seeds per method, PNG + PDF."""
 
 from __future__ import annotations
 
@@ -40,9 +40,10 @@ def eval_curve(history: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]
             np.array([r[METRIC] for r in points]))
 
 
-def plot_learning_curves(runs: dict[str, list[list[dict]]], warm_start: float | None, out: Path,
-                         reference: str | None = None) -> None:
-    """Mean +- SE curves; with a reference arm, each label gives the speed-up (steps, tokens) to the
+def plot_learning_curves(runs: dict[str, list[list[dict]]], out: Path, reference: str | None = None) -> None:
+    """Change of validation accuracy from each seed's warm start (its step-0 value), mean +- SE over
+    seeds: the warm starts differ by seed far more than the arms do, so absolute curves would show
+    only their spread. With a reference arm, each label gives the speed-up (steps, tokens) to the
     reference's final seed-mean accuracy, and a dashed line marks that target."""
     plt.rcParams.update(STYLE)
     fig, (ax_step, ax_tok) = plt.subplots(1, 2, sharey=True)
@@ -50,34 +51,34 @@ def plot_learning_curves(runs: dict[str, list[list[dict]]], warm_start: float | 
     for method, histories in sorted(runs.items()):
         curves = [eval_curve(h) for h in histories]
         n = min(len(c[0]) for c in curves)  # seeds share the eval schedule; guard ragged ends
-        summaries[method] = (curves[0][0][:n], np.mean([c[1][:n] for c in curves], axis=0),
-                             *mean_se(np.stack([c[2][:n] for c in curves])), len(curves))
+        gains_SN = np.stack([c[2][:n] - c[2][0] for c in curves])
+        summaries[method] = (curves[0][0][:n], np.mean([c[1][:n] for c in curves], axis=0), *mean_se(gains_SN),
+                             len(curves))
     target = summaries[reference][2][-1] if reference in summaries else None
     for method, (steps, tokens, mean, se, n_seeds) in summaries.items():
         label = f"{method} (n={n_seeds} seeds)"
         if target is not None and method != reference:
-            ref_steps, ref_tokens = summaries[reference][0], summaries[reference][1]
-            factors = [speedup(first_reach(rx, summaries[reference][2], target), first_reach(x, mean, target))
-                       for rx, x in ((ref_steps, steps), (ref_tokens, tokens))]
-            label += (f": x{factors[0]:.1f} steps, x{factors[1]:.1f} tokens" if None not in factors
-                      else ": never reaches it")
+            ref_steps, ref_tokens, ref_mean = summaries[reference][:3]
+            reach = [first_reach(x, mean, target) for x in (steps, tokens)]
+            factors = [speedup(first_reach(rx, ref_mean, target), r) for rx, r in zip((ref_steps, ref_tokens), reach)]
+            label += (": never reaches it" if None in reach else ": at it from the start" if reach[0] == 0
+                      else f": x{factors[0]:.1f} steps, x{factors[1]:.1f} tokens" if None not in factors else "")
         for ax, x in ((ax_step, steps), (ax_tok, tokens)):
             ax.plot(x, mean, label=label)
             ax.fill_between(x, mean - se, mean + se, alpha=0.25)
     for ax in (ax_step, ax_tok):
         if target is not None:
             ax.axhline(target, color="black", linestyle="--", linewidth=0.6, label=f"{reference} final (target)")
-        if warm_start is not None:
-            ax.axhline(warm_start, color="grey", linestyle=":", label="SFT warm start")
+        ax.axhline(0.0, color="grey", linestyle=":", label="SFT warm start")
         ax.grid(alpha=0.3)
     ax_step.set_xlabel("RL step")
     ax_tok.set_xlabel("generated tokens (cumulative)")
     ax_tok.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1e3:g}k"))
-    ax_step.set_ylabel("validation greedy pass@1")
+    ax_step.set_ylabel("validation greedy pass@1,\nchange from the warm start")
     # Below both panels: the speed-up labels are long and would cover the curves.
     fig.legend(*ax_tok.get_legend_handles_labels(), loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2,
                frameon=False)
-    fig.suptitle("Learning curves (mean ± SE over seeds)")
+    fig.suptitle("Learning curves (mean ± SE over seeds of each seed's change from its warm start)")
     save_figure(fig, out)
 
 
@@ -96,17 +97,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     add_params_argument(parser)
     parser.add_argument("--runs", default="results/runs", help="holds <method>/seed<k>/history.json")
-    parser.add_argument("--sft", default=None,
-                        help="holds seed<k>/summary.json of the warm starts (their mean is drawn as a reference line)")
     parser.add_argument("--out", default="results/plots/learning_curve", help="path without suffix")
     args = parser.parse_args(argv)
     study = params_from_args(args).study
     runs = {m: [json.loads((Path(args.runs) / m / f"seed{s}" / "history.json").read_text())
                 for s in study.seeds] for m in study.methods}
-    warm_starts = [json.loads((Path(args.sft) / f"seed{s}" / "summary.json").read_text())[METRIC]
-                   for s in study.seeds] if args.sft else []
-    warm = sum(warm_starts) / len(warm_starts) if warm_starts else None
-    plot_learning_curves(runs, warm, Path(args.out), reference=study.methods[0])
+    plot_learning_curves(runs, Path(args.out), reference=study.methods[0])
 
 
 if __name__ == "__main__":

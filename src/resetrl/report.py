@@ -115,8 +115,9 @@ def results_page(summary: dict, params, theory: dict | None, table_md: str) -> s
               "| method | steps | generated tokens | speed-up (steps) | speed-up (tokens) |", "|---|---|---|---|---|"]
     for m in summary["methods"]:
         r = sp[m]
-        lines.append(f"| {m} | {_num(r['steps'], '.0f')} | {_num(r['tokens'], ',.0f')} | {_num(r['speedup_steps'])} | "
-                     f"{_num(r['speedup_tokens'])} |")
+        undefined = "never" if r["steps"] is None else "– (reached at the start)"  # a ratio with 0 below
+        lines.append(f"| {m} | {_num(r['steps'], '.0f')} | {_num(r['tokens'], ',.0f')} | "
+                     f"{_num(r['speedup_steps'], missing=undefined)} | {_num(r['speedup_tokens'], missing=undefined)} |")
     lines += ["", "## Figures", ""]
     for name, caption in CAPTIONS.items():
         lines += [f"![{name}](plots/{name}.png)", "", caption, ""]
@@ -138,7 +139,8 @@ def claims_section(claims: list[dict], seeds: list[int]) -> list[str]:
               "| id | claim | measure | estimate [95% CI] | MDE | seeds | verdict |", "|---|---|---|---|---|---|---|"]
     lines += [f"| `{c['id']}` | {c['claim']} | {c['measure']} | {_interval(c)} | {_num(c['mde'], '.3f', '–')} | "
               f"{c['n_seeds']} | **{c['verdict']}** |" for c in claims]
-    lines += ["", "In words:", ""] + [f"- {plain_words(c)}" for c in claims]
+    if len(seeds) >= 2:  # with one seed every sentence would say "no verdict"
+        lines += ["", "In words:", ""] + [f"- {plain_words(c)}" for c in claims]
     return lines
 
 
@@ -160,8 +162,10 @@ def plain_words(c: dict) -> str:
         what = "the difference lies outside the tie margin" if c["kind"] == "equal" else \
             "the interval rules out the claimed effect: the method does not win here"
         return f"{span}: not reproduced, {what}."
-    return (f"{span}: inconclusive, the interval holds both no effect and the effect of interest; this study "
-            f"detects only effects of about {c['mde']:.3f} or more (80% power).")
+    what = "the interval reaches past the tie margin" if c["kind"] == "equal" else \
+        "the interval holds both no effect and the effect of interest"
+    return (f"{span}: inconclusive, {what}; this study detects only effects of about {c['mde']:.3f} or more "
+            "(80% power).")
 
 
 def _num(x: float | None, fmt: str = ".2f", missing: str = "never") -> str:

@@ -1,8 +1,8 @@
-# Learning curves: validation accuracy vs step and vs generated tokens, mean +- SE over seeds.
+# Learning curves: change of validation accuracy from each seed's warm start vs step and vs generated
+# tokens, mean +- SE over seeds.
 rule plot_learning_curves:
     input:
         histories=expand("results/runs/{method}/seed{seed}/history.json", method=METHODS, seed=SEEDS),
-        sft=expand("results/sft/seed{seed}/summary.json", seed=SEEDS),
         code=stage_code("plot_learning_curves"),
     output:
         png=report("results/plots/learning_curve.png", caption="../../results/captions/learning_curve.rst",
@@ -17,5 +17,5 @@ rule plot_learning_curves:
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.plots {params.files} --runs results/runs --sft results/sft"
+        "python -m resetrl.plots {params.files} --runs results/runs"
         " --out results/plots/learning_curve > {log} 2>&1"
