@@ -105,3 +105,11 @@ def test_wall_time_is_measured_by_a_full_run_and_kept_through_partial_reruns(tmp
     assert study_wall_time(tmp_path) == 1900  # start stamp to the newest evaluation
     (tmp_path / "logs" / "study_started").write_text("2950\n")  # a later invocation that reran only some jobs
     assert study_wall_time(tmp_path) == 1900
+
+
+def test_speedup_text_tells_never_from_at_the_start():
+    from resetrl.plots import speedup_text
+
+    assert speedup_text(None, None) == "never"
+    assert speedup_text(0.0, None) == "at start"  # at the target from step 0: no ratio
+    assert speedup_text(20.0, 1.5) == "x1.50"

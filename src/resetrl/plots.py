@@ -40,6 +40,14 @@ def eval_curve(history: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]
             np.array([r[METRIC] for r in points]))
 
 
+def speedup_text(reach: float | None, factor: float | None) -> str:
+    """A speed-up as the figure and the results page show it: the target is never reached, reached
+    at the start (a ratio over 0 steps has no value), or the factor."""
+    if reach is None:
+        return "never"
+    return "at start" if factor is None else f"x{factor:.2f}"
+
+
 def plot_learning_curves(runs: dict[str, list[list[dict]]], out: Path, reference: str | None = None) -> None:
     """Change of validation accuracy from each seed's warm start (its step-0 value), mean +- SE over
     seeds: the warm starts differ by seed far more than the arms do, so absolute curves would show
@@ -59,10 +67,14 @@ def plot_learning_curves(runs: dict[str, list[list[dict]]], out: Path, reference
         label = f"{method} (n={n_seeds} seeds)"
         if target is not None and method != reference:
             ref_steps, ref_tokens, ref_mean = summaries[reference][:3]
-            reach = [first_reach(x, mean, target) for x in (steps, tokens)]
-            factors = [speedup(first_reach(rx, ref_mean, target), r) for rx, r in zip((ref_steps, ref_tokens), reach)]
-            label += (": never reaches it" if None in reach else ": at it from the start" if reach[0] == 0
-                      else f": x{factors[0]:.1f} steps, x{factors[1]:.1f} tokens" if None not in factors else "")
+            texts = []
+            for rx, x in ((ref_steps, steps), (ref_tokens, tokens)):
+                reach = first_reach(x, mean, target)
+                texts.append(speedup_text(reach, speedup(first_reach(rx, ref_mean, target), reach)))
+            if texts[0] == texts[1] and not texts[0].startswith("x"):
+                label += {"never": ": never reaches the target", "at start": ": at the target from the start"}[texts[0]]
+            else:
+                label += f": speed-up {texts[0]} (steps), {texts[1]} (tokens)"
         for ax, x in ((ax_step, steps), (ax_tok, tokens)):
             ax.plot(x, mean, label=label)
             ax.fill_between(x, mean - se, mean + se, alpha=0.25)
