@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from resetrl.storage import DataError, read_jsonl, write_jsonl
 from resetrl.task import (
+    FORMS,
     THOUGHT_END,
     Problem,
     check_chain,
@@ -168,6 +169,31 @@ def test_corrupt_chain_first_error_is_known(problems: list[Problem]) -> None:
             assert reward(p, response) == 0.0
 
 
+def test_written_solutions_vary_and_all_check_ok(problems: list[Problem]) -> None:
+    rng = random.Random(0)
+    assert EXAMPLE.written_solution(rng, 1) == EXAMPLE.solution
+    texts = {EXAMPLE.written_solution(rng, len(FORMS)) for _ in range(50)}
+    assert len(texts) > 10  # 4 forms per thought: chains of one problem rarely share their text
+    assert "37 + 48 is 85" + T in "".join(texts) and "85*3 -> 255" + T in "".join(texts)
+    for p in problems[:200]:
+        result = check_chain(p, p.written_solution(rng, len(FORMS)))
+        assert result.first_error is None and result.correct
+    with pytest.raises(ValueError, match="surface_forms"):
+        EXAMPLE.written_solution(rng, len(FORMS) + 1)
+
+
+def test_corrupt_chain_in_every_form_keeps_its_first_error(problems: list[Problem]) -> None:
+    rng = random.Random(1)
+    for p in problems[:200]:
+        response, where = corrupt_chain(p, rng, surface_forms=len(FORMS))
+        assert check_chain(p, response).first_error == where and reward(p, response) == 0.0
+
+
+def test_other_separators_are_not_steps() -> None:
+    assert check_chain(EXAMPLE, chain("37+48 == 85")).first_error == 1
+    assert check_chain(EXAMPLE, chain("37+48 => 85")).first_error == 1
+
+
 def test_corrupt_chain_is_deterministic(problems: list[Problem]) -> None:
     a = [corrupt_chain(p, random.Random(3)) for p in problems[:50]]
     assert a == [corrupt_chain(p, random.Random(3)) for p in problems[:50]]
@@ -179,7 +205,7 @@ def test_splits_are_disjoint_and_ood_is_longer() -> None:
     task = SimpleNamespace(
         seed=5, n_train=2000, n_val=50, n_test=200, n_ood=100, min_steps=3, max_steps=5,
         ood_min_steps=6, ood_max_steps=8, start_max=99, addend_max=99, multiplier_max=9,
-        value_max=999, op_weights={"+": 1.0, "-": 1.0, "*": 1.0},
+        value_max=999, op_weights={"+": 1.0, "-": 1.0, "*": 1.0}, ood_op_weights={"+": 1.0, "-": 1.0, "*": 1.0},
     )
     splits = make_splits(task)
     sizes = {k: len(v) for k, v in splits.items()}
@@ -192,6 +218,16 @@ def test_splits_are_disjoint_and_ood_is_longer() -> None:
     assert splits["val"][3].id == "val-000003" and splits["train"][17].id == "train-000017"
     assert make_splits(task) == splits
     assert make_splits(SimpleNamespace(**{**vars(task), "seed": 6}))["test"] != splits["test"]
+
+
+def test_ood_op_mix_is_its_own() -> None:
+    task = SimpleNamespace(
+        seed=5, n_train=200, n_val=20, n_test=20, n_ood=100, min_steps=3, max_steps=5, ood_min_steps=3,
+        ood_max_steps=5, start_max=20, addend_max=20, multiplier_max=4, value_max=99,
+        op_weights={"+": 1.0, "-": 1.0, "*": 0.0}, ood_op_weights={"*": 1.0, "+": 1.0})
+    splits = make_splits(task)
+    assert {op for p in splits["train"] + splits["test"] for op, _ in p.ops} == {"+", "-"}
+    assert {op for p in splits["ood"] for op, _ in p.ops} == {"+", "*"}
 
 
 def test_from_dict_roundtrip_and_rejections(tmp_path) -> None:

@@ -26,7 +26,7 @@ class Run:
     seed: int
     history: list[dict]
     resets: list[dict]
-    evaluation: dict
+    evaluation: dict | None  # None where the run was not evaluated (the regime map)
     val_outcomes: dict | None = None  # {"ids", "by_step": {step: "0110..."}}: validation per problem
     outcomes: dict | None = None  # the evaluation's per-problem outcomes, per split
 
@@ -44,7 +44,7 @@ def load_runs(results: Path, methods: list[str], seeds: list[int]) -> dict[str, 
             resets = [json.loads(line) for line in resets_file.read_text().splitlines() if line.strip()] \
                 if resets_file.exists() else []
             runs.setdefault(m, []).append(Run(m, s, json.loads((run_dir / "history.json").read_text()), resets,
-                                              json.loads((results / "eval" / m / f"seed{s}.json").read_text()),
+                                              _json(results / "eval" / m / f"seed{s}.json"),
                                               _json(run_dir / "val_outcomes.json"),
                                               _json(results / "eval" / m / f"seed{s}.problems.json")))
     return runs

@@ -93,14 +93,16 @@ def per_problem(runs: list, measure: str, budget: float | None) -> np.ndarray:
     return np.stack([np.array(r.outcomes["test"]["greedy"], dtype=float) for r in runs])
 
 
-def arm_claims(runs: dict, roles: dict[str, str], alpha: float, min_effect: float) -> list[dict]:
+def arm_claims(runs: dict, roles: dict[str, str], alpha: float, min_effect: float,
+               measures: tuple[str, ...] = ("auc", "final")) -> list[dict]:
     budget = auc_budget({m: runs[m] for m in roles.values()})
     out = []
     for c in ARM_COMPARISONS:
         if c.better not in roles or c.baseline not in roles:
             continue
         a, b = runs[roles[c.better]], runs[roles[c.baseline]]
-        for measure, suffix in (("auc", ""), ("final", "_final")):
+        for measure in measures:
+            suffix = "" if measure == "auc" else "_final"
             diff = per_problem(a, measure, budget) - per_problem(b, measure, budget)
             text = f"{c.claim} ({roles[c.better]} - {roles[c.baseline]})"
             out.append(_record(c.id + suffix, text, MEASURES[measure].format(budget=budget), c.kind,

@@ -41,6 +41,7 @@ class ParamsError(ValueError):
 class StudyConfig:
     methods: tuple[str, ...]  #: arms trained by default, one run per seed each.
     ablations: tuple[str, ...]  #: opt-in ablation arms (the `ablations` target).
+    regimes: tuple[str, ...]  #: settings of the opt-in regime map (configs/regimes/NAME.yaml).
     seeds: tuple[int, ...]  #: one replicate per seed (own warm start, RL sampling, data order) and method.
     alpha: float  #: significance level of the paired comparisons (two-sided intervals, MDE at 80% power).
     min_effect: float  #: smallest effect of interest (accuracy points) for "not reproduced" and ties.
@@ -92,6 +93,8 @@ class TaskConfig:
     multiplier_max: int  #: multipliers in [2, multiplier_max].
     value_max: int  #: every intermediate value stays in [0, value_max].
     op_weights: dict[str, float]  #: relative frequency per operation; absent means 0.
+    ood_op_weights: dict[str, float]  #: op frequencies of the ood split.
+    surface_forms: int  #: written forms a warm-start thought may take (task.FORMS).
 
 
 @dataclass(frozen=True)
@@ -391,6 +394,8 @@ def _cross_checks(d: dict[str, Any]) -> list[tuple[tuple[str, ...], bool, str]]:
          f"task.value_max ({task['value_max']}) must be >= 2 * task.start_max ({2 * task['start_max']})"),
         (("task.op_weights",), any(w > 0 for w in task["op_weights"].values()),
          "at least one of task.op_weights must be positive"),
+        (("task.ood_op_weights",), any(w > 0 for w in task["ood_op_weights"].values()),
+         "at least one of task.ood_op_weights must be positive"),
         (("model.hidden_size", "model.num_heads"), model["hidden_size"] % model["num_heads"] == 0,
          f"model.hidden_size ({model['hidden_size']}) must be divisible by model.num_heads ({model['num_heads']})"),
         (("model.max_position_embeddings", "rollout.max_thoughts", "rollout.max_thought_tokens"),

@@ -96,10 +96,11 @@ def parse_localized_step(text: str, n_thoughts: int) -> tuple[int, bool]:
     return (valid[-1] if valid else 1), True
 
 
-def localization_example(tokenizer, problem: Problem, rng: random.Random) -> tuple[list[int], list[int], int]:
+def localization_example(tokenizer, problem: Problem, rng: random.Random,
+                         surface_forms: int = 1) -> tuple[list[int], list[int], int]:
     """A synthetic SFT example: (prompt ids, target ids ending in EOS, first error) of a chain
-    corrupted at one thought with later thoughts carried forward."""
-    response, at = corrupt_chain(problem, rng)
+    corrupted at one thought with later thoughts carried forward, in the task's surface forms."""
+    response, at = corrupt_chain(problem, rng, surface_forms=surface_forms)
     prompt = localization_prompt_ids(tokenizer, problem.prompt, split_thoughts(response))
     target = tokenizer.encode(localization_target(at), add_special_tokens=False) + [tokenizer.eos_token_id]
     return prompt, target, at

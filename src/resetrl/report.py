@@ -9,11 +9,14 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
+
 from resetrl.analysis import analyze, final_table, load_runs
 from resetrl.cli import stage_entry
 from resetrl.config import add_params_argument, params_from_args
 from resetrl.figures import CAPTIONS, FIGURES
 from resetrl.plots import speedup_text
+from resetrl.stats import one_sample_interval
 from resetrl.storage import atomic_write_json, atomic_write_text
 
 
@@ -78,7 +81,8 @@ def latex_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + [r"\bottomrule", r"\end{tabular}"]) + "\n"
 
 
-def results_page(summary: dict, params, theory: dict | None, table_md: str) -> str:
+def results_page(summary: dict, params, theory: dict | None, table_md: str, measured: list[dict]) -> str:
+    """The page; `measured`: the task measurements of each seed's warm start (`regime`)."""
     rl = params.rl
     wall = summary.get("wall_time_seconds")
     timing = (f"Wall time of the last full `snakemake` run of the study: **{wall / 60:.1f} min** ({wall:.0f} s, "
@@ -95,13 +99,15 @@ def results_page(summary: dict, params, theory: dict | None, table_md: str) -> s
         "",
         timing,
         "",
-        "## Final results (greedy pass@1 and sampled pass@k; ID = test; OOD = longer chains, or the benchmark files "
-        "of real data)",
+        "## Final results (greedy pass@1 and sampled pass@k; ID = test; OOD = the ood split, its own chain lengths "
+        "and op mix (task.ood_*), or the benchmark files of real data)",
         "",
         table_md,
         "Also as `results/tables/final.csv` and `final.tex`.",
         "",
         *claims_section(summary["claims"], summary["seeds"]),
+        "",
+        *task_section(measured, params.study.alpha),
     ]
     if theory is not None:
         s = theory["slopes"]
@@ -173,6 +179,75 @@ def _num(x: float | None, fmt: str = ".2f", missing: str = "never") -> str:
     return missing if x is None else format(x, fmt)
 
 
+def _mean(values: list) -> float | None:
+    kept = [v for v in values if v is not None]
+    return float(np.mean(kept)) if kept else None
+
+
+def task_summary(measured: list[dict]) -> dict:
+    """Seed means of the task measurements (`regime.measure`) that decide whether resets matter."""
+    return {
+        "fresh_success": _mean([m["fresh_success"] for m in measured]),
+        "p_reach": _mean([m["p_reach"] for m in measured]),
+        "suffix_success": _mean([m["reset_state"]["suffix_success"] for m in measured]),
+        "fresh_success_same_problems": _mean([m["reset_state"]["fresh_success_same_problems"] for m in measured]),
+        "all_wrong_groups": _mean([m["groups"]["all_wrong"] for m in measured]),
+        "first_error_at_last_step": _mean([m["first_error"].get("at_last_step") for m in measured]),
+    }
+
+
+def _pooled_rates(measured: list[dict], key: str) -> dict[str, float]:
+    """Per step type: wrong / reached, pooled over seeds."""
+    reached: dict[str, int] = {}
+    wrong: dict[str, int] = {}
+    for m in measured:
+        for op, r in m[key].items():
+            reached[op] = reached.get(op, 0) + r["reached"]
+            wrong[op] = wrong.get(op, 0) + r["wrong"]
+    return {op: wrong[op] / reached[op] for op in sorted(reached)}
+
+
+def task_section(measured: list[dict], alpha: float) -> list[str]:
+    """The task as the warm starts see it (`regime.measure`, one file per seed): the numbers that
+    decide whether resets can matter."""
+    if not measured:
+        return []
+    t = task_summary(measured)
+    first = {}
+    for m in measured:
+        for k, share in m["first_error"].get("by_thought", {}).items():
+            first[int(k)] = first.get(int(k), 0.0) + share / len(measured)
+    gap = one_sample_interval([m["reset_state"]["suffix_success"] - m["reset_state"]["fresh_success_same_problems"]
+                               for m in measured], alpha)
+    loc = [m["localization"] for m in measured if m["localization"]["self"] is not None]
+    loc_mean = {who: {k: float(np.mean([x[who][k] for x in loc])) for k in ("exact_match", "clean_rate")}
+                for who in ("self", "random")} if loc else None
+    interval = "no interval" if gap["ci_low"] is None else f"95% CI [{gap['ci_low']:+.3f}, {gap['ci_high']:+.3f}]"
+    lines = ["## The task as the warm starts see it", "",
+             f"Measured on each seed's warm start ({len(measured)} seeds, {measured[0]['problems']} validation "
+             f"problems x {measured[0]['group_size']} fresh chains at the rollout temperature; `results/task/`). "
+             "Seed means.", "",
+             f"- Fresh chains solve **{t['fresh_success']:.3f}** of problems; GRPO groups: "
+             f"{t['all_wrong_groups']:.2f} all wrong (no signal), "
+             f"{np.mean([m['groups']['all_right'] for m in measured]):.2f} all right, the rest mixed.",
+             "- Error rate per step type (of the thoughts reached with a clean prefix, the share that are wrong): "
+             + ", ".join(f"`{op}` {r:.3f}" for op, r in _pooled_rates(measured, "step_error_rate").items()) + ".",
+             "- Where first errors fall (share of failed chains per thought): "
+             + ", ".join(f"{k}: {v:.2f}" for k, v in sorted(first.items()))
+             + f"; at the last operation {t['first_error_at_last_step']:.2f}.",
+             f"- **p = {t['p_reach']:.3f}**: the chance that another fresh chain of the same problem reaches a failed "
+             "chain's first-error state with a clean prefix (the CPI theory's p; resets can only pay where it is small).",
+             f"- How improvable the reset state is: suffixes resampled just before the exact first error succeed "
+             f"{t['suffix_success']:.3f}, fresh chains of the same problems {t['fresh_success_same_problems']:.3f} "
+             f"(difference {gap['estimate']:+.3f}, {interval} over seeds)."]
+    if loc_mean:
+        lines.append(f"- Self-localization of the warm start on these failed chains (greedy): exact first error "
+                     f"{loc_mean['self']['exact_match']:.3f}, clean prefix {loc_mean['self']['clean_rate']:.3f}; a "
+                     f"uniform random reset on the same chains: {loc_mean['random']['exact_match']:.3f} and "
+                     f"{loc_mean['random']['clean_rate']:.3f}.")
+    return lines + [""]
+
+
 def study_wall_time(results: Path) -> float | None:
     """Seconds from the start of the last `snakemake` invocation that ran the whole study (the
     Snakefile's onstart stamp; the invocation rewrote the data) to its newest evaluation. A full run
@@ -191,6 +266,9 @@ def study_wall_time(results: Path) -> float | None:
 def write_outputs(results: Path, params, out_page: Path) -> dict:
     summary = analyze(results, params)
     summary["wall_time_seconds"] = study_wall_time(results)
+    measured = [json.loads(f.read_text()) for s in params.study.seeds
+                if (f := results / "task" / f"seed{s}.json").exists()]
+    summary["task"] = task_summary(measured) if measured else None
     table_md = write_tables(results / "tables", "final", *table_rows(summary))
     for name, draw in FIGURES.items():
         draw(summary, results / "plots" / name)
@@ -200,7 +278,7 @@ def write_outputs(results: Path, params, out_page: Path) -> dict:
         atomic_write_text(results / "captions" / f"{name}.rst", caption + "\n")
     atomic_write_json(results / "analysis.json", summary)
     atomic_write_json(results / "claims.json", summary["claims"])
-    atomic_write_text(out_page, results_page(summary, params, theory, table_md))
+    atomic_write_text(out_page, results_page(summary, params, theory, table_md, measured))
     return summary
 
 

@@ -55,8 +55,10 @@ def run_sft(params: Params, data: Path, out: Path) -> dict:
     model, tokenizer = initial_policy(params.model, params.runtime)
     train_set, val_set = load_split(data, "train"), load_split(data, "val")
     # Solutions exist for the procedural task only (a config check refuses SFT on real data).
+    # Each drawn solution is written anew (task.surface_forms), so chains of a problem differ.
+    forms = params.task.surface_forms
     encoded = [(prompt_ids(tokenizer, p), tokenizer.encode(p.solution, add_special_tokens=False))
-               for p in train_set] if cfg.steps else []
+               for p in train_set] if cfg.steps and forms == 1 else []
     heldout = heldout_failed_chains(val_set, params.rl.loc_eval_problems, seed=0)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     rng = random.Random(cfg.seed)
@@ -76,8 +78,10 @@ def run_sft(params: Params, data: Path, out: Path) -> dict:
                 record.update({f"loc/heldout_{k}": v for k, v in loc.items()})
         if step < cfg.steps:
             model.train()
-            rows = rng.sample(encoded, cfg.batch_size)
-            loc_rows = [localization_example(tokenizer, p, rng)[:2]
+            rows = rng.sample(encoded, cfg.batch_size) if forms == 1 else [
+                (prompt_ids(tokenizer, p), tokenizer.encode(p.written_solution(rng, forms), add_special_tokens=False))
+                for p in rng.sample(train_set, cfg.batch_size)]
+            loc_rows = [localization_example(tokenizer, p, rng, forms)[:2]
                         for p in rng.sample(train_set, cfg.localization_batch_size)]
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, cfg.steps, cfg.lr, cfg.warmup_steps)

@@ -11,13 +11,16 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # Stage name -> (entry module, params keys it reads).
 STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "prepare_data": ("data", ("task",)),
-    "sft": ("sft", ("model", "sft", "rollout", "runtime", "rl.localization_max_tokens", "rl.loc_eval_problems")),
+    "sft": ("sft", ("model", "sft", "rollout", "runtime", "task.surface_forms", "rl.localization_max_tokens",
+                    "rl.loc_eval_problems")),
     "train": ("train", ("rl", "rollout", "runtime")),
     "evaluate": ("evaluate", ("eval", "rollout", "runtime")),
     "evaluate_sft": ("evaluate", ("eval", "rollout", "runtime")),
+    "task_regime": ("regime", ("rl.group_size", "rl.localization_max_tokens", "rollout", "runtime")),
     "plot_learning_curves": ("plots", ("study",)),
     "cpi_theory": ("theory", ("theory",)),
     "analyze": ("report", ("study", "arms", "model", "rl")),
+    "regime_map": ("regimes", ("study",)),
 }
 
 

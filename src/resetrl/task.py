@@ -3,6 +3,12 @@
 A solution is a chain of thoughts, one per operation (``a{op}b=c``), each closed by
 ``THOUGHT_END``; the last one also states the answer as ``\\boxed{c}``. Because every step is
 checkable, the index of the first wrong thought of a failed chain is known exactly.
+
+A thought can be written in several surface forms (``FORMS``: spacing and the sign between the
+operation and its result). With ``task.surface_forms`` > 1 the warm start imitates solutions whose
+every thought takes one of the first ``surface_forms`` forms at random, so two correct chains of a
+problem rarely share their text: a literal shared prefix is then a property of a reset, as with
+real reasoning chains, not of the task. The step checker reads every form.
 """
 
 from __future__ import annotations
@@ -19,8 +25,10 @@ BOXED = "\\boxed{"
 
 Ops = tuple[tuple[str, int], ...]
 
+# The written forms of one thought, a{op}b=c; the first is the canonical one (Problem.solution).
+FORMS = ("{a}{op}{b}={c}", "{a} {op} {b} = {c}", "{a}{op}{b} -> {c}", "{a} {op} {b} is {c}")
 # ASCII so that int() only ever sees ASCII digits (\d would also accept e.g. Arabic-Indic ones).
-_STEP_RE = re.compile(r"^\s*(-?\d+)\s*([+\-*])\s*(\d+)\s*=\s*(-?\d+)", re.ASCII)
+_STEP_RE = re.compile(r"^\s*(-?\d+)\s*([+\-*])\s*(\d+)\s*(?:=|->|is)\s*(-?\d+)", re.ASCII)
 _INT_RE = re.compile(r"-?[0-9]+")
 _MAX_ATTEMPTS = 1000  # restarts of one problem when the op weights leave no legal operation
 
@@ -83,6 +91,10 @@ class Problem:
     def solution(self) -> str:
         return _render_chain(self.start, self.ops)
 
+    def written_solution(self, rng: random.Random, surface_forms: int) -> str:
+        """The solution with each thought in one of the first `surface_forms` forms at random."""
+        return _render_chain(self.start, self.ops, rng, surface_forms)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -107,12 +119,19 @@ class Problem:
         return problem
 
 
-def _render_chain(start: int, ops: Ops) -> str:
-    """The chain that applies ``ops`` from ``start`` without mistakes, boxing its final value."""
+def _form(rng: random.Random | None, surface_forms: int) -> str:
+    if not 1 <= surface_forms <= len(FORMS):
+        raise ValueError(f"surface_forms must be in 1..{len(FORMS)}, got {surface_forms}")
+    return FORMS[0] if rng is None or surface_forms == 1 else FORMS[rng.randrange(surface_forms)]
+
+
+def _render_chain(start: int, ops: Ops, rng: random.Random | None = None, surface_forms: int = 1) -> str:
+    """The chain that applies ``ops`` from ``start`` without mistakes, boxing its final value;
+    each thought in a random one of the first ``surface_forms`` forms (with ``rng``)."""
     thoughts, a = [], start
     for op, b in ops:
         c = _apply(a, op, b)
-        thoughts.append(f"{a}{op}{b}={c}")
+        thoughts.append(_form(rng, surface_forms).format(a=a, op=op, b=b, c=c))
         a = c
     thoughts[-1] += f" {BOXED}{a}}}"
     return "".join(t + THOUGHT_END for t in thoughts)
@@ -233,6 +252,7 @@ class TaskSpec(Protocol):
     multiplier_max: int
     value_max: int
     op_weights: Mapping[str, float]
+    ood_op_weights: Mapping[str, float]
 
 
 def _unique_problems(
@@ -254,14 +274,15 @@ def _unique_problems(
 
 
 def make_splits(task: TaskSpec) -> dict[str, list[Problem]]:
-    """train/val/test in distribution and a longer-chain ood split, all fixed by ``task.seed``.
+    """train/val/test in distribution and an ood split (its own chain lengths and op mix), all
+    fixed by ``task.seed``.
 
     Evaluation splits are disjoint from train and from each other (by prompt) so that no score
     rewards memorisation; train itself may repeat a problem.
     """
-    ranges = (task.start_max, task.addend_max, task.multiplier_max, task.value_max, task.op_weights)
-    in_dist = _Generator(task.min_steps, task.max_steps, *ranges)
-    ood = _Generator(task.ood_min_steps, task.ood_max_steps, *ranges)
+    ranges = (task.start_max, task.addend_max, task.multiplier_max, task.value_max)
+    in_dist = _Generator(task.min_steps, task.max_steps, *ranges, task.op_weights)
+    ood = _Generator(task.ood_min_steps, task.ood_max_steps, *ranges, task.ood_op_weights)
     # Fixed per-split offsets (not hash()) keep the splits reproducible across processes.
     train = _take(in_dist, task.n_train, task.seed * 10, "train")
     seen = {p.prompt for p in train}
@@ -380,8 +401,10 @@ def _slips(c: int) -> set[int]:
     return {w for w in wrong if w >= 0 and w != c}
 
 
-def corrupt_chain(problem: Problem, rng: random.Random, at: int | None = None) -> tuple[str, int]:
-    """A failed chain whose first error is thought ``at`` (default: uniform over the thoughts).
+def corrupt_chain(problem: Problem, rng: random.Random, at: int | None = None,
+                  surface_forms: int = 1) -> tuple[str, int]:
+    """A failed chain whose first error is thought ``at`` (default: uniform over the thoughts),
+    written in the first ``surface_forms`` forms.
 
     Thought ``at`` states a wrong result; every later thought correctly carries it forward, so
     ``check_chain`` flags exactly ``at`` and the boxed answer is wrong.
@@ -395,8 +418,8 @@ def corrupt_chain(problem: Problem, rng: random.Random, at: int | None = None) -
     # +/- keep and *k scales the offset, so the answer always ends up wrong; filter regardless.
     candidates = sorted(w for w in _slips(values[at]) if _apply_all(w, rest) != problem.answer)
     wrong = rng.choice(candidates)
-    head = "".join(t + THOUGHT_END for t in split_thoughts(problem.solution)[: at - 1])
-    bad = f"{a}{op}{b}={wrong}"
+    head = split_thoughts(_render_chain(problem.start, problem.ops, rng, surface_forms))[: at - 1]
+    bad = _form(rng, surface_forms).format(a=a, op=op, b=b, c=wrong)
     if not rest:
-        return head + f"{bad} {BOXED}{wrong}}}{THOUGHT_END}", at
-    return head + bad + THOUGHT_END + _render_chain(wrong, rest), at
+        return "".join(t + THOUGHT_END for t in head) + f"{bad} {BOXED}{wrong}}}{THOUGHT_END}", at
+    return "".join(t + THOUGHT_END for t in [*head, bad]) + _render_chain(wrong, rest, rng, surface_forms), at

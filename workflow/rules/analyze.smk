@@ -12,6 +12,7 @@ rule analyze:
         evals=expand("results/eval/{method}/seed{seed}.json", method=METHODS, seed=SEEDS),
         outcomes=expand("results/eval/{method}/seed{seed}.problems.json", method=METHODS, seed=SEEDS),
         sft=expand("results/eval/sft/seed{seed}.json", seed=SEEDS),
+        task=expand("results/task/seed{seed}.json", seed=SEEDS),
         theory="results/theory/cpi.json",
         curves="results/plots/learning_curve.png",
         code=stage_code("analyze"),

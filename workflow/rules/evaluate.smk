@@ -47,3 +47,27 @@ rule evaluate_sft:
         "python -m resetrl.evaluate {params.files} --model {input.model} --data {input.data}"
         " --seed {wildcards.seed} --out {output.metrics}"
         " --outcomes {output.outcomes} > {log} 2>&1"
+
+
+# How the task looks to each warm start: per-step error rates, where first errors fall, p, and how
+# improvable the reset state is (`resetrl.regime`); the results page reports them.
+rule task_regime:
+    input:
+        data="results/data",
+        model="results/sft/seed{seed}/model",
+        code=stage_code("task_regime"),
+    output:
+        "results/task/seed{seed}.json",
+    params:
+        cfg=params_of("task_regime"),
+        files=PARAMS_ARGS,
+    log:
+        "results/logs/task_regime/seed{seed}.log",
+    wildcard_constraints:
+        seed=r"\d+",
+    threads: 1
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m resetrl.regime {params.files} --model {input.model} --data {input.data}"
+        " --seed {wildcards.seed} --out {output} > {log} 2>&1"
