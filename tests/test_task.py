@@ -1,4 +1,5 @@
 import random
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -180,6 +181,25 @@ def test_written_solutions_vary_and_all_check_ok(problems: list[Problem]) -> Non
         assert result.first_error is None and result.correct
     with pytest.raises(ValueError, match="surface_forms"):
         EXAMPLE.written_solution(rng, len(FORMS) + 1)
+
+
+def test_slipped_demonstrations_slip_at_the_rate_and_the_checker_finds_the_first_slip(problems: list[Problem]) -> None:
+    apply = {"+": int.__add__, "-": int.__sub__, "*": int.__mul__}
+    rng = random.Random(2)
+    thoughts = slipped = 0
+    for p in problems[:300]:
+        text = p.written_solution(rng, len(FORMS), slip_rate=0.25)
+        stated = [int(re.search(r"(?:=|->|is)\s*(-?\d+)", t)[1]) for t in split_thoughts(text)]
+        handed = [p.start, *stated[:-1]]  # each thought works on the value the previous one stated
+        exact = [apply[op](a, b) for a, (op, b) in zip(handed, p.ops)]
+        assert all(abs(s - e) <= 1 for s, e in zip(stated, exact))  # a slip is off by one, nothing else
+        slips = [s != e for s, e in zip(stated, exact)]
+        thoughts, slipped = thoughts + len(slips), slipped + sum(slips)
+        result = check_chain(p, text)
+        assert result.first_error == (slips.index(True) + 1 if any(slips) else None)
+        assert result.correct or any(slips)
+    assert 0.21 < slipped / thoughts < 0.29
+    assert EXAMPLE.written_solution(rng, 1, slip_rate=0.0) == EXAMPLE.solution
 
 
 def test_corrupt_chain_in_every_form_keeps_its_first_error(problems: list[Problem]) -> None:

@@ -95,6 +95,7 @@ class TaskConfig:
     op_weights: dict[str, float]  #: relative frequency per operation; absent means 0.
     ood_op_weights: dict[str, float]  #: op frequencies of the ood split.
     surface_forms: int  #: written forms a warm-start thought may take (task.FORMS).
+    slip_rate: float  #: chance a warm-start demonstration thought states an off-by-one result.
 
 
 @dataclass(frozen=True)
@@ -541,6 +542,12 @@ def add_params_argument(parser: argparse.ArgumentParser) -> None:
 
 def params_from_args(args: argparse.Namespace) -> Params:
     return load_params(args.params or DEFAULT_PARAMS)
+
+
+def regime_files(base: Sequence[str | Path], name: str) -> list[str]:
+    """The params files of one regime-map setting (`study.regimes`): the study's, the map's reduced
+    scale, the setting's overlay."""
+    return [*map(str, base), "configs/regimes/scale.yaml", f"configs/regimes/{name}.yaml"]
 
 
 class _Dumper(yaml.SafeDumper):

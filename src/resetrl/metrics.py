@@ -4,6 +4,8 @@ into a dvclive directory for `dvc plots` and `dvc exp show`."""
 from __future__ import annotations
 
 import os
+import sys
+import time
 from pathlib import Path
 
 from dvclive import Live
@@ -35,3 +37,25 @@ class MetricsLog:
 
     def close(self) -> None:
         self.live.end()
+
+
+class Progress:
+    """One line per reported step on stdout (the stage's log under Snakemake): where the run is,
+    its latest numbers, seconds per step and the time left."""
+
+    SHOWN = {"train/reward": "reward", "eval/val/pass1": "val", "sft/loss": "loss"}
+
+    def __init__(self, name: str, total: int, done: int = 0):
+        self.name, self.total, self.done, self.started = name, total, done, time.perf_counter()
+        self.latest: dict[str, float] = {}
+
+    def update(self, step: int, record: dict) -> None:
+        """Report `step` steps done; values not in this record repeat the last seen."""
+        self.latest.update({k: v for k, v in record.items() if k in self.SHOWN or k == "compute/tokens_generated"})
+        per_step = (time.perf_counter() - self.started) / max(step - self.done, 1)
+        left = int(per_step * (self.total - step))
+        numbers = " ".join(f"{label} {self.latest[k]:.3f}" for k, label in self.SHOWN.items() if k in self.latest)
+        tokens = self.latest.get("compute/tokens_generated")
+        print(f"{self.name} step {step}/{self.total} {numbers}"
+              + (f" tokens {tokens / 1e3:.1f}k" if tokens is not None else "")
+              + f" {per_step:.2f} s/step ETA {left // 60}:{left % 60:02d}", file=sys.stdout, flush=True)

@@ -15,6 +15,7 @@ error (the oracle reset's view):
   * GRPO's groups: the share that are all wrong, all right (no signal) or mixed;
   * self-localization on those failed chains (greedy, as held out in training) next to what a
     uniform random reset gets on the same chains.
+Real-data problems have no step checker: the stage then records only that nothing was measured.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from resetrl.data import load_split
 from resetrl.evaluation import localization_accuracy, prompt_ids
 from resetrl.model import load_policy
 from resetrl.rollout import SamplingSettings, make_engine
+from resetrl.scoring import has_step_checker
 from resetrl.storage import atomic_write_json
 from resetrl.task import ChainCheck, Problem, check_chain
 
@@ -154,6 +156,10 @@ def main(argv: list[str] | None = None) -> None:
     params = params_from_args(args)
     torch.set_num_threads(params.runtime.threads)
     problems = load_split(args.data, "val")
+    if not all(has_step_checker(p) for p in problems):  # real data: no first errors to measure
+        atomic_write_json(args.out, {"problems": len(problems), "step_checker": False})
+        print("task_regime: no step checker for these problems, nothing measured")
+        return
     engine = make_engine(params.rollout, *load_policy(Path(args.model), params.runtime))
     try:
         out = measure(engine, problems, params.rollout, params.rl.group_size, params.rl.group_size // 2,

@@ -20,19 +20,13 @@ import numpy as np  # noqa: E402
 from resetrl.analysis import load_runs  # noqa: E402
 from resetrl.claims import arm_claims, arm_roles  # noqa: E402
 from resetrl.cli import stage_entry  # noqa: E402
-from resetrl.config import DEFAULT_PARAMS, add_params_argument, load_params, params_from_args  # noqa: E402
+from resetrl.config import DEFAULT_PARAMS, add_params_argument, load_params, params_from_args, regime_files  # noqa: E402
 from resetrl.plots import STYLE, save_figure  # noqa: E402
 from resetrl.report import markdown_table, task_summary  # noqa: E402
 from resetrl.storage import atomic_write_json, atomic_write_text  # noqa: E402
 
-SCALE = "configs/regimes/scale.yaml"
 GAINS = {"oracle": "oracle_vs_grpo", "srpo": "srpo_vs_grpo", "rrpo": "rrpo_vs_grpo"}  # role -> claim id
 MEASURES = ("fresh_success", "p_reach")
-
-
-def setting_files(base: list[str], name: str) -> list[str]:
-    """The params files of one setting: the study's, the map's scale, the setting's overlay."""
-    return [*base, SCALE, f"configs/regimes/{name}.yaml"]
 
 
 def setting_summary(root: Path, params) -> dict:
@@ -108,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     params = params_from_args(args)
     results = Path(args.results)
     base = args.params or list(DEFAULT_PARAMS)
-    settings = {name: setting_summary(results / "regimes" / name, load_params(setting_files(base, name)))
+    settings = {name: setting_summary(results / "regimes" / name, load_params(regime_files(base, name)))
                 for name in params.study.regimes}
     plot_regime_map(settings, json.loads((results / "theory" / "cpi.json").read_text()), Path(args.plot))
     atomic_write_text(args.table, regime_table(settings) + "\n")

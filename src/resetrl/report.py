@@ -266,8 +266,8 @@ def study_wall_time(results: Path) -> float | None:
 def write_outputs(results: Path, params, out_page: Path) -> dict:
     summary = analyze(results, params)
     summary["wall_time_seconds"] = study_wall_time(results)
-    measured = [json.loads(f.read_text()) for s in params.study.seeds
-                if (f := results / "task" / f"seed{s}.json").exists()]
+    measured = [m for s in params.study.seeds if (f := results / "task" / f"seed{s}.json").exists()
+                and (m := json.loads(f.read_text())).get("step_checker", True)]
     summary["task"] = task_summary(measured) if measured else None
     table_md = write_tables(results / "tables", "final", *table_rows(summary))
     for name, draw in FIGURES.items():

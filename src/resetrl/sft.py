@@ -20,11 +20,13 @@ from resetrl.data import load_split
 from resetrl.evaluation import greedy_pass1, localization_accuracy, prompt_ids
 from resetrl.localization import heldout_failed_chains, localization_example
 from resetrl.losses import masked_mean
-from resetrl.metrics import MetricsLog
+from resetrl.metrics import MetricsLog, Progress
 from resetrl.model import count_parameters, initial_policy, save_pointer, save_policy
 from resetrl.rollout import make_engine
 from resetrl.scoring import open_verifier
 from resetrl.storage import atomic_write_json
+
+PROGRESS_EVERY = 50  # SFT steps between progress lines (a few seconds apart on the default model)
 
 
 def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
@@ -56,15 +58,18 @@ def run_sft(params: Params, data: Path, out: Path) -> dict:
     train_set, val_set = load_split(data, "train"), load_split(data, "val")
     # Solutions exist for the procedural task only (a config check refuses SFT on real data).
     # Each drawn solution is written anew (task.surface_forms), so chains of a problem differ.
-    forms = params.task.surface_forms
+    # With slips (task.slip_rate) each demonstration also slips anew.
+    forms, slip_rate = params.task.surface_forms, params.task.slip_rate
+    written_once = forms == 1 and not slip_rate
     encoded = [(prompt_ids(tokenizer, p), tokenizer.encode(p.solution, add_special_tokens=False))
-               for p in train_set] if cfg.steps and forms == 1 else []
+               for p in train_set] if cfg.steps and written_once else []
     heldout = heldout_failed_chains(val_set, params.rl.loc_eval_problems, seed=0)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     rng = random.Random(cfg.seed)
     engine = make_engine(params.rollout, model, tokenizer)
     verifier = open_verifier(params.runtime, [val_set])
     log = MetricsLog(out / "live", [])
+    progress = Progress("sft", cfg.steps)
     started = time.perf_counter()
     for step in range(cfg.steps + 1):
         record: dict = {"step": step}
@@ -78,8 +83,9 @@ def run_sft(params: Params, data: Path, out: Path) -> dict:
                 record.update({f"loc/heldout_{k}": v for k, v in loc.items()})
         if step < cfg.steps:
             model.train()
-            rows = rng.sample(encoded, cfg.batch_size) if forms == 1 else [
-                (prompt_ids(tokenizer, p), tokenizer.encode(p.written_solution(rng, forms), add_special_tokens=False))
+            rows = rng.sample(encoded, cfg.batch_size) if written_once else [
+                (prompt_ids(tokenizer, p),
+                 tokenizer.encode(p.written_solution(rng, forms, slip_rate), add_special_tokens=False))
                 for p in rng.sample(train_set, cfg.batch_size)]
             loc_rows = [localization_example(tokenizer, p, rng, forms)[:2]
                         for p in rng.sample(train_set, cfg.localization_batch_size)]
@@ -92,6 +98,8 @@ def run_sft(params: Params, data: Path, out: Path) -> dict:
             optimizer.step()
             record.update({"sft/loss": loss.item(), "sft/lr": optimizer.param_groups[0]["lr"]})
         log.log(record)
+        if step % PROGRESS_EVERY == 0 or "eval/val/pass1" in record:
+            progress.update(step, record)
     log.close()
     engine.close()
     if verifier is not None:

@@ -91,9 +91,11 @@ class Problem:
     def solution(self) -> str:
         return _render_chain(self.start, self.ops)
 
-    def written_solution(self, rng: random.Random, surface_forms: int) -> str:
-        """The solution with each thought in one of the first `surface_forms` forms at random."""
-        return _render_chain(self.start, self.ops, rng, surface_forms)
+    def written_solution(self, rng: random.Random, surface_forms: int, slip_rate: float = 0.0) -> str:
+        """A warm-start demonstration: each thought in one of the first `surface_forms` forms at
+        random, and with probability `slip_rate` stating its result off by one (a slip, carried
+        forward by the later thoughts, so the boxed answer is wrong)."""
+        return _render_chain(self.start, self.ops, rng, surface_forms, slip_rate)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -125,12 +127,21 @@ def _form(rng: random.Random | None, surface_forms: int) -> str:
     return FORMS[0] if rng is None or surface_forms == 1 else FORMS[rng.randrange(surface_forms)]
 
 
-def _render_chain(start: int, ops: Ops, rng: random.Random | None = None, surface_forms: int = 1) -> str:
-    """The chain that applies ``ops`` from ``start`` without mistakes, boxing its final value;
-    each thought in a random one of the first ``surface_forms`` forms (with ``rng``)."""
+def _slip(c: int, rng: random.Random) -> int:
+    """An off-by-one result: a local slip that a careful step would not make."""
+    return c + 1 if c == 0 else c + rng.choice((-1, 1))
+
+
+def _render_chain(start: int, ops: Ops, rng: random.Random | None = None, surface_forms: int = 1,
+                  slip_rate: float = 0.0) -> str:
+    """The chain that applies ``ops`` from ``start``, boxing its final value; each thought in a
+    random one of the first ``surface_forms`` forms and, with probability ``slip_rate``, with an
+    off-by-one result that later thoughts carry forward (both need ``rng``)."""
     thoughts, a = [], start
     for op, b in ops:
         c = _apply(a, op, b)
+        if slip_rate and rng.random() < slip_rate:
+            c = _slip(c, rng)
         thoughts.append(_form(rng, surface_forms).format(a=a, op=op, b=b, c=c))
         a = c
     thoughts[-1] += f" {BOXED}{a}}}"

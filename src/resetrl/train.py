@@ -26,7 +26,7 @@ from resetrl.evaluation import greedy_pass1, localization_accuracy
 from resetrl.localization import heldout_failed_chains
 from resetrl.lora import add_lora, is_lora, merged_model
 from resetrl.losses import gradient_signal_B, micro_batch_share, policy_loss
-from resetrl.metrics import MetricsLog
+from resetrl.metrics import MetricsLog, Progress
 from resetrl.model import load_policy, save_policy
 from resetrl.rollout import make_engine
 from resetrl.scoring import open_verifier, verifier_metrics
@@ -213,6 +213,7 @@ class RLTrainer:
         """Train to rl.steps (or stop after `stop_at` steps, as an interruption would)."""
         rl = self.p.rl
         last_score = None
+        progress = Progress(f"train {self.method} seed{self.seed}", rl.steps, self.state["step"])
         while self.state["step"] < rl.steps:
             if stop_at is not None and self.state["step"] >= stop_at:
                 return self.state["history"]
@@ -224,10 +225,13 @@ class RLTrainer:
             record["time/step_seconds"] = time.perf_counter() - started
             self.state["step"] += 1
             self.log.log(record)
+            progress.update(self.state["step"], {**record, "compute/tokens_generated": float(self.state["tokens"])})
             if self.state["step"] % rl.save_every == 0 or self.state["step"] == rl.steps:
                 self.checkpoint(last_score)
-        self.log.log({"step": rl.steps, "compute/tokens_generated": float(self.state["tokens"]),
-                      **self.evaluations(rl.steps)})
+        final = {"step": rl.steps, "compute/tokens_generated": float(self.state["tokens"]),
+                 **self.evaluations(rl.steps)}
+        self.log.log(final)
+        progress.update(rl.steps, final)
         self.log.close()
         self.engine.close()
         if self.verifier is not None:

@@ -1,7 +1,7 @@
 # Shared by every rule: the validated params, the param-file arguments and each stage's inputs.
 import os
 
-from resetrl.config import load_params, select
+from resetrl.config import load_params, params_to_dict, regime_files, select
 from resetrl.stages import stage_code, stage_params
 
 if workflow.config_settings.config:
@@ -23,3 +23,27 @@ CONDA_ENV = "../../environment.yml"
 def params_of(stage, method=None):
     """The config keys a stage reads: a change to them (and only them) reruns the stage."""
     return select(config, stage_params(stage, method))
+
+
+# The regime map's settings (workflow/rules/regimes.smk): each setting's params files and values.
+REGIMES = list(PARAMS.study.regimes)
+# Validated before any job runs, like the study's params (errors name file:line and the key).
+REGIME_PARAMS = {r: load_params(regime_files(PARAM_FILES, r)) for r in REGIMES}
+REGIME_CONFIG = {r: params_to_dict(p) for r, p in REGIME_PARAMS.items()}
+REGIME = "results/regimes/{regime}"
+
+
+def regime_args(w):
+    return " ".join(f"--params {f}" for f in regime_files(PARAM_FILES, w.regime))
+
+
+def regime_params_of(stage):
+    """The setting's values of the keys a stage reads (a training run: also its own arm)."""
+    return lambda w: select(REGIME_CONFIG[w.regime], stage_params(stage, getattr(w, "method", None)))
+
+
+def regime_runs(name):
+    """Every file the map reads from one setting's runs."""
+    study = REGIME_PARAMS[name].study
+    return [f"results/regimes/{name}/runs/{m}/seed{s}/{f}" for m in study.methods for s in study.seeds
+            for f in ("history.json", "val_outcomes.json", "resets.jsonl")]

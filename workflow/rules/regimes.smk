@@ -2,33 +2,6 @@
 # configs/regimes/scale.yaml once per setting of the difficulty knob (study.regimes, each an overlay
 # configs/regimes/NAME.yaml), under results/regimes/NAME/, then each arm's gain over GRPO against
 # the measured p. The same stage commands as the study, with the setting's params files.
-from resetrl.config import params_to_dict
-from resetrl.regimes import setting_files
-from resetrl.stages import stage_params
-
-REGIMES = list(PARAMS.study.regimes)
-# Validated before any job runs, like the study's params (errors name file:line and the key).
-REGIME_PARAMS = {r: load_params(setting_files(PARAM_FILES, r)) for r in REGIMES}
-REGIME_CONFIG = {r: params_to_dict(p) for r, p in REGIME_PARAMS.items()}
-REGIME = "results/regimes/{regime}"
-
-
-def regime_args(w):
-    return " ".join(f"--params {f}" for f in setting_files(PARAM_FILES, w.regime))
-
-
-def regime_params_of(stage):
-    """The setting's values of the keys a stage reads (a training run: also its own arm)."""
-    return lambda w: select(REGIME_CONFIG[w.regime], stage_params(stage, getattr(w, "method", None)))
-
-
-def regime_runs(name):
-    """Every (file, regime) the map reads from one setting's runs."""
-    study = REGIME_PARAMS[name].study
-    return [f"results/regimes/{name}/runs/{m}/seed{s}/{f}" for m in study.methods for s in study.seeds
-            for f in ("history.json", "val_outcomes.json", "resets.jsonl")]
-
-
 wildcard_constraints:
     regime="|".join(REGIMES) or "(?!)",  # no settings: the rules match nothing
 
@@ -48,6 +21,8 @@ rule regime_data:
         files=regime_args,
     log:
         f"{REGIME}/logs/data.log",
+    conda:
+        CONDA_ENV
     shell:
         "python -m resetrl.data {params.files} --out {output.data} > {log} 2>&1"
 
@@ -66,6 +41,8 @@ rule regime_sft:
     log:
         f"{REGIME}/logs/sft/seed{{seed}}.log",
     threads: 1
+    conda:
+        CONDA_ENV
     shell:
         "python -m resetrl.sft {params.files} --data {input.data} --seed {wildcards.seed}"
         " --out {params.out} --threads {threads} > {log} 2>&1"
@@ -84,6 +61,8 @@ rule regime_task:
     log:
         f"{REGIME}/logs/task/seed{{seed}}.log",
     threads: 1
+    conda:
+        CONDA_ENV
     shell:
         "python -m resetrl.regime {params.files} --model {input.model} --data {input.data}"
         " --seed {wildcards.seed} --out {output} > {log} 2>&1"
@@ -106,6 +85,8 @@ rule regime_train:
     log:
         f"{REGIME}/logs/train/{{method}}-seed{{seed}}.log",
     threads: 1
+    conda:
+        CONDA_ENV
     shell:
         "python -m resetrl.train {params.files} --method {wildcards.method} --seed {wildcards.seed}"
         " --init {input.init} --data {input.data} --out {params.out} > {log} 2>&1"
@@ -127,6 +108,8 @@ rule regime_map:
         settings=lambda w: {r: params_to_dict(p)["task"] for r, p in REGIME_PARAMS.items()},
     log:
         "results/logs/regime_map.log",
+    conda:
+        CONDA_ENV
     shell:
         "python -m resetrl.regimes {params.files} --results results --out {output.summary}"
         " --table {output.table} --plot results/plots/regime_map > {log} 2>&1"
