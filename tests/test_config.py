@@ -120,6 +120,8 @@ def assert_mirrors(cls: type, schema: dict[str, Any]) -> None:
             assert hint is str, name
         elif "oneOf" in sub:  # a keyword or a list of names (lora.target_modules)
             assert hint == str | tuple[str, ...], name
+        elif sub["type"] == ["object", "null"]:  # a nullable op mix
+            assert hint == dict[str, float] | None and all(p["type"] == "number" for p in sub["properties"].values())
         elif isinstance(sub["type"], list):  # nullable
             assert sub["type"][1] == "null" and hint == PY_TYPES[sub["type"][0]] | None, name
         elif sub["type"] == "array":

@@ -66,6 +66,15 @@ def test_op_weights_are_respected() -> None:
     assert all(op == "+" for p in only_add for op, _ in p.ops)
 
 
+def test_final_op_weights_set_the_last_operation_only() -> None:
+    hard_end = generate_problems(200, seed=0, **{**GEN, "op_weights": {"+": 1.0, "-": 1.0},
+                                                 "final_op_weights": {"*": 1.0}})
+    assert all(p.ops[-1][0] == "*" and all(op != "*" for op, _ in p.ops[:-1]) for p in hard_end)
+    assert {op for p in hard_end for op, _ in p.ops[:-1]} == {"+", "-"}
+    with pytest.raises(ValueError, match="final_op_weights"):
+        generate_problems(1, seed=0, **{**GEN, "final_op_weights": {"*": 0.0}})
+
+
 def test_correct_solutions_check_ok(problems: list[Problem]) -> None:
     for p in problems:
         result = check_chain(p, p.solution)
@@ -226,6 +235,7 @@ def test_splits_are_disjoint_and_ood_is_longer() -> None:
         seed=5, n_train=2000, n_val=50, n_test=200, n_ood=100, min_steps=3, max_steps=5,
         ood_min_steps=6, ood_max_steps=8, start_max=99, addend_max=99, multiplier_max=9,
         value_max=999, op_weights={"+": 1.0, "-": 1.0, "*": 1.0}, ood_op_weights={"+": 1.0, "-": 1.0, "*": 1.0},
+        final_op_weights=None,
     )
     splits = make_splits(task)
     sizes = {k: len(v) for k, v in splits.items()}
@@ -244,7 +254,7 @@ def test_ood_op_mix_is_its_own() -> None:
     task = SimpleNamespace(
         seed=5, n_train=200, n_val=20, n_test=20, n_ood=100, min_steps=3, max_steps=5, ood_min_steps=3,
         ood_max_steps=5, start_max=20, addend_max=20, multiplier_max=4, value_max=99,
-        op_weights={"+": 1.0, "-": 1.0, "*": 0.0}, ood_op_weights={"*": 1.0, "+": 1.0})
+        op_weights={"+": 1.0, "-": 1.0, "*": 0.0}, ood_op_weights={"*": 1.0, "+": 1.0}, final_op_weights=None)
     splits = make_splits(task)
     assert {op for p in splits["train"] + splits["test"] for op, _ in p.ops} == {"+", "-"}
     assert {op for p in splits["ood"] for op, _ in p.ops} == {"+", "*"}

@@ -77,9 +77,40 @@ def test_run_writes_model_history_and_keeps_last_and_best(smoke_params, warm_sta
     evals = [r["step"] for r in history if "eval/val/pass1" in r]
     assert evals[0] == 0 and evals[-1] == smoke_params.rl.steps
     index = json.loads((tmp_path / "ckpt/index.json").read_text())
+    saved = [f"step-{s:06d}" for s in range(smoke_params.rl.save_every, steps + 1, smoke_params.rl.save_every)]
     kept = sorted(p.name for p in (tmp_path / "ckpt").glob("step-*"))
-    assert set(kept) == {index["last"], index["best"]}
+    assert set(kept) == {*saved[-2:], index["best"]} and index["last"] == saved[-1]
     assert not list(tmp_path.rglob(".*tmp*")), "no temp files may be left behind"
+
+
+@pytest.mark.parametrize("damage", ["truncated weights", "missing trainer state", "broken index"])
+def test_a_broken_checkpoint_is_skipped_and_the_run_finishes_as_if_uninterrupted(
+        smoke_params, warm_start, tmp_path, capsys, damage):
+    params = dataclasses.replace(smoke_params, rl=dataclasses.replace(smoke_params.rl, steps=6))
+    full = trainer(params, warm_start, tmp_path / "full").run()
+    cut = tmp_path / "cut"
+    trainer(params, warm_start, cut).run(stop_at=5)  # killed after step 5: checkpoints at steps 2 and 4
+    newest = cut / "ckpt" / "step-000004"
+    if damage == "truncated weights":
+        weights = newest / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    elif damage == "missing trainer state":
+        (newest / "trainer_state.pt").unlink()
+    else:
+        (cut / "ckpt" / "index.json").write_text('{"last": "step-0000')
+    orphan = cut / "ckpt" / ".step-000006.0123abcd.tmp"  # a kill during a save leaves this behind
+    orphan.mkdir()
+    (orphan / "model.safetensors").write_bytes(b"partial")
+    capsys.readouterr()
+    resumed = trainer(params, warm_start, cut)
+    out = capsys.readouterr().out
+    assert not orphan.exists()
+    skipped = [line for line in out.splitlines() if "skipping checkpoint" in line]
+    if damage == "broken index":  # the checkpoints themselves are fine: resume from the newest
+        assert resumed.state["step"] == 4 and not skipped and "index.json is unreadable" in out
+    else:
+        assert resumed.state["step"] == 2 and len(skipped) == 1 and "step-000004" in skipped[0]
+    assert without_timing(resumed.run()) == without_timing(full)
 
 
 def test_kl_penalty_uses_the_warm_start_reference(smoke_params, warm_start, tmp_path):

@@ -94,6 +94,7 @@ class TaskConfig:
     value_max: int  #: every intermediate value stays in [0, value_max].
     op_weights: dict[str, float]  #: relative frequency per operation; absent means 0.
     ood_op_weights: dict[str, float]  #: op frequencies of the ood split.
+    final_op_weights: dict[str, float] | None  #: op mix of each chain's last operation (None: op_weights).
     surface_forms: int  #: written forms a warm-start thought may take (task.FORMS).
     slip_rate: float  #: chance a warm-start demonstration thought states an off-by-one result.
 
@@ -397,6 +398,9 @@ def _cross_checks(d: dict[str, Any]) -> list[tuple[tuple[str, ...], bool, str]]:
          "at least one of task.op_weights must be positive"),
         (("task.ood_op_weights",), any(w > 0 for w in task["ood_op_weights"].values()),
          "at least one of task.ood_op_weights must be positive"),
+        (("task.final_op_weights",), task["final_op_weights"] is None
+         or any(w > 0 for w in task["final_op_weights"].values()),
+         "at least one of task.final_op_weights must be positive (or null: the last operation mixes like the others)"),
         (("model.hidden_size", "model.num_heads"), model["hidden_size"] % model["num_heads"] == 0,
          f"model.hidden_size ({model['hidden_size']}) must be divisible by model.num_heads ({model['num_heads']})"),
         (("model.max_position_embeddings", "rollout.max_thoughts", "rollout.max_thought_tokens"),

@@ -161,6 +161,7 @@ class _Generator:
     multiplier_max: int
     value_max: int
     op_weights: Mapping[str, float]
+    final_op_weights: Mapping[str, float] | None = None  # the last operation's mix (None: op_weights)
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_steps <= self.max_steps:
@@ -171,10 +172,11 @@ class _Generator:
         # Guarantees some first operation is legal from every start value.
         if self.value_max < 2 * self.start_max:
             raise ValueError(f"value_max {self.value_max} < 2 * start_max {self.start_max}")
-        if set(self.op_weights) - set(OPS) or any(w < 0 for w in self.op_weights.values()):
-            raise ValueError(f"op_weights must map a subset of {OPS} to weights >= 0")
-        if not any(w > 0 for w in self.op_weights.values()):
-            raise ValueError("op_weights: at least one weight must be positive")
+        for name, weights in (("op_weights", self.op_weights), ("final_op_weights", self.final_op_weights or {"+": 1})):
+            if set(weights) - set(OPS) or any(w < 0 for w in weights.values()):
+                raise ValueError(f"{name} must map a subset of {OPS} to weights >= 0")
+            if not any(w > 0 for w in weights.values()):
+                raise ValueError(f"{name}: at least one weight must be positive")
 
     def _operand_range(self, op: str, v: int) -> tuple[int, int]:
         """Inclusive operand range keeping the result in [0, value_max]; empty if lo > hi."""
@@ -187,13 +189,14 @@ class _Generator:
     def _attempt(self, rng: random.Random, n_steps: int) -> tuple[int, Ops] | None:
         v = start = rng.randint(10, self.start_max)
         ops: list[tuple[str, int]] = []
-        for _ in range(n_steps):
-            allowed = [op for op in OPS if self.op_weights.get(op, 0) > 0]
+        for i in range(n_steps):
+            weights = self.final_op_weights if self.final_op_weights and i == n_steps - 1 else self.op_weights
+            allowed = [op for op in OPS if weights.get(op, 0) > 0]
             ranges = [(op, self._operand_range(op, v)) for op in allowed]
             legal = [(op, r) for op, r in ranges if r[0] <= r[1]]
             if not legal:
                 return None
-            op, (lo, hi) = rng.choices(legal, weights=[self.op_weights[op] for op, _ in legal])[0]
+            op, (lo, hi) = rng.choices(legal, weights=[weights[op] for op, _ in legal])[0]
             b = rng.randint(lo, hi)
             ops.append((op, b))
             v = _apply(v, op, b)
@@ -241,8 +244,9 @@ def generate_problems(
     value_max: int,
     op_weights: Mapping[str, float],
     id_prefix: str,
+    final_op_weights: Mapping[str, float] | None = None,
 ) -> list[Problem]:
-    ranges = (start_max, addend_max, multiplier_max, value_max, op_weights)
+    ranges = (start_max, addend_max, multiplier_max, value_max, op_weights, final_op_weights)
     return _take(_Generator(min_steps, max_steps, *ranges), n, seed, id_prefix)
 
 
@@ -264,6 +268,7 @@ class TaskSpec(Protocol):
     value_max: int
     op_weights: Mapping[str, float]
     ood_op_weights: Mapping[str, float]
+    final_op_weights: Mapping[str, float] | None
 
 
 def _unique_problems(
@@ -292,8 +297,8 @@ def make_splits(task: TaskSpec) -> dict[str, list[Problem]]:
     rewards memorisation; train itself may repeat a problem.
     """
     ranges = (task.start_max, task.addend_max, task.multiplier_max, task.value_max)
-    in_dist = _Generator(task.min_steps, task.max_steps, *ranges, task.op_weights)
-    ood = _Generator(task.ood_min_steps, task.ood_max_steps, *ranges, task.ood_op_weights)
+    in_dist = _Generator(task.min_steps, task.max_steps, *ranges, task.op_weights, task.final_op_weights)
+    ood = _Generator(task.ood_min_steps, task.ood_max_steps, *ranges, task.ood_op_weights, task.final_op_weights)
     # Fixed per-split offsets (not hash()) keep the splits reproducible across processes.
     train = _take(in_dist, task.n_train, task.seed * 10, "train")
     seen = {p.prompt for p in train}

@@ -47,10 +47,10 @@ def directory_digest(path: Path, max_hashed_bytes: int = 1 << 26) -> str:
     return digest.hexdigest()
 
 
-def run_fingerprint(params: Params, method: str, seed: int, init: Path) -> str:
+def run_fingerprint(params: Params, method: str, seed: int, init: Path, data: Path) -> str:
     """Hash of everything a run's trajectory depends on, to refuse resuming a different run."""
     inputs = {"method": method, "seed": seed, **select(params_to_dict(params), stage_params("train", method)),
-              "init": directory_digest(init)}
+              "init": directory_digest(init), "data": directory_digest(data)}
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -60,9 +60,9 @@ class RLTrainer:
         self.arm_cfg = params.arms[method]
         self.train_set, self.val_set = load_split(data, "train"), load_split(data, "val")
         self.heldout = heldout_failed_chains(self.val_set, params.rl.loc_eval_problems, HELDOUT_SEED)
-        self.store = CheckpointStore(self.out / "ckpt", run_fingerprint(params, method, seed, init))
-        resume_from = self.store.latest()
-        self.model, self.tokenizer = load_policy(resume_from or init, params.runtime)
+        self.store = CheckpointStore(self.out / "ckpt", run_fingerprint(params, method, seed, init, data))
+        resumed = self.store.load_latest(lambda path: load_policy(path, params.runtime))
+        resume_from, saved, (self.model, self.tokenizer) = resumed or (None, None, load_policy(init, params.runtime))
         if params.rl.lora.rank and not is_lora(self.model):
             self.model = add_lora(self.model, params.rl.lora)
         # The KL reference is the warm start: with LoRA, the same model with its adapters disabled.
@@ -77,8 +77,7 @@ class RLTrainer:
         # val_outcomes: step -> each validation problem's greedy 0/1, for paired area-under-curve tests
         self.state = {"step": 0, "epoch": 0, "cursor": 0, "tokens": 0, "history": [], "resets": [],
                       "val_outcomes": {}}
-        if resume_from is not None:
-            saved = self.store.load_state(resume_from)
+        if saved is not None:
             self.optimizer.load_state_dict(saved["optimizer"])
             self.generator.set_state(saved["generator"])
             self.state = saved["trainer"]
