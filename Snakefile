@@ -9,6 +9,8 @@ include: "workflow/rules/common.smk"
 # The results page reports the wall time of the invocation that wrote it, from this stamp.
 onstart:
     shell("mkdir -p results/logs && date +%s > results/logs/study_started")
+    print("Progress: `python -m resetrl.status` (a line per run); each job's log in results/logs/ "
+          "(`tail -f results/logs/train/*.log`); live curves in results/runs/ARM/seedS/live/.")
 
 
 # The first rule is the default target: the whole study.

@@ -51,9 +51,10 @@ def plot_regime_map(settings: dict[str, dict], theory: dict, out: Path) -> None:
             ys = np.array([g["estimate"] for _, g, _ in pts])
             err = np.array([[g["estimate"] - g["ci_low"], g["ci_high"] - g["estimate"]] for _, g, _ in pts]).T
             ax.errorbar(xs, ys, yerr=err, fmt="o-", capsize=2, label=f"{role} - grpo")
-        for name, s in settings.items():
-            ax.annotate(f"{name} ({s['chain_length'][0]}-{s['chain_length'][1]} ops)", (s["task"]["p_reach"], 0),
-                        textcoords="offset points", xytext=(0, -12), ha="center", fontsize=6)
+        # Settings whose p lie close together get their labels at staggered heights.
+        for k, (name, s) in enumerate(sorted(settings.items(), key=lambda item: item[1]["task"]["p_reach"])):
+            ax.annotate(f"{name} ({s['chain_length'][0]}-{s['chain_length'][1]} ops)", (s["task"]["p_reach"], 0.97 - 0.07 * k),
+                        xycoords=ax.get_xaxis_transform(), ha="center", va="top", fontsize=6)
         ax.axhline(0.0, color="grey", linestyle=":")
         ax.set_xlabel("measured p (fresh chains reaching the first-error state clean)")
         ax.set_ylabel("gain over GRPO, validation AUC\n(95% interval)")
@@ -61,11 +62,12 @@ def plot_regime_map(settings: dict[str, dict], theory: dict, out: Path) -> None:
         rows = theory["rows"]
         ax_th.loglog([r["p"] for r in rows], [r["improvement_ratio"] for r in rows], "o-", color="black",
                      label="CPI theory: oracle / random-reset\nimprovement per iteration")
-        for name, s in settings.items():
+        for k, (name, s) in enumerate(sorted(settings.items(), key=lambda item: item[1]["task"]["p_reach"])):
             ax_th.axvline(s["task"]["p_reach"], color="grey", linestyle="--", linewidth=0.7)
-            ax_th.annotate(name, (s["task"]["p_reach"], 1.0), rotation=90, fontsize=6, va="bottom")
+            ax_th.annotate(name, (s["task"]["p_reach"], 0.97 - 0.07 * k), xycoords=ax_th.get_xaxis_transform(),
+                           ha="right", va="top", fontsize=6)
         ax_th.set_xlabel("p")
-        ax_th.legend()
+        ax_th.legend(loc="lower left")
         fig.suptitle("Where resets help: gain over GRPO against p (left), the theory's prediction (right)")
         save_figure(fig, out)
 

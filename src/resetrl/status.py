@@ -1,0 +1,65 @@
+"""Where a running study is: one line per warm start and RL run, from the live metrics each job
+rewrites after every step (`python -m resetrl.status`, from the repo root, in another terminal).
+
+A run is `done` once its final outputs exist at the last step, `running` while its live metrics changed in the last
+`--stale` seconds, else `stopped` (killed or waiting to be resumed), and absent until it starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from resetrl.config import add_params_argument, params_from_args
+
+
+def live_summary(run_dir: Path) -> dict | None:
+    """The latest values a job's dvclive directory holds, or None before its first step."""
+    try:
+        return json.loads((run_dir / "live" / "metrics.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):  # not started, or caught mid-rewrite
+        return None
+
+
+def run_line(name: str, run_dir: Path, total: int, done_marker: str, stale_s: float, now: float) -> str | None:
+    summary = live_summary(run_dir)
+    if summary is None:
+        return None
+    age = now - (run_dir / "live" / "metrics.json").stat().st_mtime
+    step = summary.get("step", 0)
+    finished = (run_dir / done_marker).exists() and step >= total
+    state = "done" if finished else "running" if age < stale_s else "stopped"
+    val = summary.get("eval", {}).get("val", {}).get("pass1")
+    reward = summary.get("train", {}).get("reward")
+    fields = [f"{name:<24}", f"step {step:>5}/{total:<5}",
+              f"val {val:.3f}" if val is not None else "val   -  ",
+              f"reward {reward:.3f}" if reward is not None else "reward   -  ",
+              f"{state} ({age:.0f} s ago)" if state != "done" else state]
+    return "  ".join(fields)
+
+
+def study_status(results: Path, params, stale_s: float = 120.0) -> list[str]:
+    now = time.time()
+    lines = [run_line(f"sft seed{s}", results / "sft" / f"seed{s}", params.sft.steps, "summary.json", stale_s, now)
+             for s in params.study.seeds]
+    lines += [run_line(f"train {m} seed{s}", results / "runs" / m / f"seed{s}", params.rl.steps, "history.json",
+                       stale_s, now)
+              for m in params.study.methods for s in params.study.seeds]
+    return [line for line in lines if line is not None]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_params_argument(parser)
+    parser.add_argument("--results", default="results", help="the study's results root")
+    parser.add_argument("--stale", type=float, default=120.0,
+                        help="seconds without a metrics update after which a run counts as stopped")
+    args = parser.parse_args(argv)
+    lines = study_status(Path(args.results), params_from_args(args), args.stale)
+    print("\n".join(lines) if lines else f"no run has started under {args.results}/ yet")
+
+
+if __name__ == "__main__":
+    main()
