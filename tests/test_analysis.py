@@ -113,3 +113,21 @@ def test_speedup_text_tells_never_from_at_the_start():
     assert speedup_text(None, None) == "never"
     assert speedup_text(0.0, None) == "at start"  # at the target from step 0: no ratio
     assert speedup_text(20.0, 1.5) == "x1.50"
+
+
+def test_each_arm_keeps_one_colour_in_every_figure():
+    from resetrl.plots import ARM_COLORS, arm_color
+
+    assert arm_color("grpo") == ARM_COLORS["grpo"] and arm_color("srpo") != arm_color("rrpo")
+    # an arm outside the fixed palette: the same colour on every call and in every process
+    assert arm_color("srpo_2x4") == arm_color("srpo_2x4") == arm_color("".join(["srpo", "_2x4"]))
+    assert arm_color("srpo_2x4") not in ARM_COLORS.values()
+
+
+def test_smoothing_keeps_a_flat_curve_and_spreads_a_spike():
+    from resetrl.plots import smooth
+
+    assert smooth([2.0] * 7).tolist() == [2.0] * 7
+    spread = smooth([0, 0, 0, 5, 0, 0, 0])
+    assert spread[3] == pytest.approx(1.0) and spread[0] == spread[6] == 0.0
+    assert spread[1] == spread[5] == pytest.approx(5 / 4)  # near an end the window is shorter

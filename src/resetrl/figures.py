@@ -12,7 +12,7 @@ matplotlib.use("Agg")  # headless: stages run on servers and in CI
 import matplotlib.pyplot as plt  # noqa: E402
 
 from resetrl.analysis import DEVIATION_BUCKETS  # noqa: E402
-from resetrl.plots import STYLE, save_figure  # noqa: E402
+from resetrl.plots import STYLE, arm_color, save_figure, smooth  # noqa: E402
 
 CAPTIONS = {
     "learning_curve": "Change of validation greedy pass@1 from each seed's warm start (every arm of a seed starts "
@@ -34,23 +34,29 @@ CAPTIONS = {
 
 
 def _labels(summary: dict, methods: list[str]) -> list[str]:
-    return [f"{m} ({summary['selectors'][m]})" for m in methods]
+    """Arm names, with the reset selector where the name does not already say it."""
+    named = {"random": "rrpo", "self": "srpo", "oracle": "oracle", "none": "grpo"}
+    return [m if m == named.get(summary["selectors"][m]) else f"{m} ({summary['selectors'][m]})" for m in methods]
 
 
 def reset_positions(summary: dict, out: Path) -> None:
     data = summary["reset_positions"]
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots()
-        for m, label in zip(data, _labels(summary, list(data))):
+        width = 1.0 / max(len(next(iter(data.values()))["hist"]), 1) if data else 1.0
+        for i, (m, label) in enumerate(zip(data, _labels(summary, list(data)))):
             hist, n = data[m]["hist"], data[m]["n"]
             if not n:  # no failed parent was found (a short run on an easy task)
-                ax.plot([], [], label=f"{label}, no resets")
+                ax.bar([], [], label=f"{label}, no resets", color=arm_color(m))
                 continue
-            centres = [(i + 0.5) / len(hist) for i in range(len(hist))]
-            ax.plot(centres, [h / n for h in hist], "o-", label=f"{label}, mean {data[m]['fractions_mean']:.2f}")
+            # Side-by-side bars within each e/n bin: a histogram, not a curve through bin centres.
+            lefts = [k / len(hist) + width * i / len(data) for k in range(len(hist))]
+            ax.bar(lefts, [h / n for h in hist], width=width / len(data), align="edge", color=arm_color(m),
+                   label=f"{label}, mean {data[m]['fractions_mean']:.2f}")
+        ax.set_xlim(0.0, 1.0)
         ax.set_xlabel("reset position e / n")
         ax.set_ylabel("share of resets")
-        ax.legend()
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
         save_figure(fig, out)
 
 
@@ -63,11 +69,11 @@ def localization(summary: dict, out: Path) -> None:
                 d = data[m][edge]
                 xs = [int(k) for k in d["deviations"]]
                 ys = [v / max(d["n"], 1) for v in d["deviations"].values()]
-                ax.bar([x + offset for x in xs], ys, width=0.4,
+                ax.bar([x + offset for x in xs], ys, width=0.4, color=arm_color(m), alpha=0.45 if edge == "start" else 1.0,
                        label=f"{edge}: exact {_pct(d['exact_rate'])}, clean {_pct(d['clean_rate'])}")
             ax.set_title(label)
             ax.set_xlabel("reset step - first error")
-            ax.legend()
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)  # below: bars stay visible
         axes[0][0].set_ylabel("share of resets")
         save_figure(fig, out)
 
@@ -87,11 +93,11 @@ def suffix_correction(summary: dict, out: Path) -> None:
                     ys.append(r["rate"])
                     errs[0].append(r["rate"] - r["ci"][0])
                     errs[1].append(r["ci"][1] - r["rate"])
-            ax.bar(xs, ys, width=width, yerr=errs, capsize=2, label=label)
+            ax.bar(xs, ys, width=width, yerr=errs, capsize=2, label=label, color=arm_color(m))
         ax.set_xticks(range(len(labels)), labels)
         ax.set_xlabel("reset step - first error")
         ax.set_ylabel("correct suffixes")
-        ax.legend()
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
         save_figure(fig, out)
 
 
@@ -111,7 +117,7 @@ def clean_vs_erroneous(summary: dict, out: Path) -> None:
             ax.bar(xs, ys, width=0.4, yerr=errs, capsize=2, label=f"{kind} prefix")
         ax.set_xticks(range(len(data)), _labels(summary, list(data)))
         ax.set_ylabel("suffix group solved (pass@k)")
-        ax.legend()
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
         save_figure(fig, out)
 
 
@@ -121,7 +127,9 @@ def grad_signal(summary: dict, out: Path) -> None:
         fig, ax = plt.subplots()
         for m, label in zip(data, _labels(summary, list(data))):
             g = data[m]
-            ax.plot(g["steps"], g["mean_per_step"], label=f"{label}, run mean {g['run_means']['mean']:.2f}")
+            ax.plot(g["steps"], g["mean_per_step"], color=arm_color(m), alpha=0.25, linewidth=0.6)  # raw, per step
+            ax.plot(g["steps"], smooth(g["mean_per_step"]), color=arm_color(m),
+                    label=f"{label}, run mean {g['run_means']['mean']:.2f} (5-step average)")
         ax.axhline(1.0, color="gray", linestyle=":")
         ax.set_xlabel("RL step")
         ax.set_ylabel("gradient signal, reset / base")

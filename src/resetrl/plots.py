@@ -23,6 +23,26 @@ STYLE = {"figure.figsize": (6.75, 2.6), "font.size": 8, "axes.titlesize": 8, "ax
          "legend.fontsize": 7, "xtick.labelsize": 7, "ytick.labelsize": 7, "lines.linewidth": 1.2,
          "axes.spines.top": False, "axes.spines.right": False, "savefig.bbox": "tight", "savefig.dpi": 200}
 METRIC = "eval/val/pass1"
+# One colour per arm in every figure (and per role in the regime map): GRPO blue, its matched-loss
+# control light blue, RRPO green, SRPO orange, the oracle red; other arms take the rest in turn.
+ARM_COLORS = {"grpo": "#1f77b4", "grpo_pgseq": "#9ecae1", "rrpo": "#2ca02c", "srpo": "#ff7f0e", "oracle": "#d62728",
+              "sft": "#7f7f7f"}
+OTHER_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#393b79", "#637939", "#843c39")
+
+
+def arm_color(name: str) -> str:
+    """The arm's colour: fixed for the study's arms, and for any other name the same in every figure
+    (a stable digest of the name, not Python's per-process hash)."""
+    if name in ARM_COLORS:
+        return ARM_COLORS[name]
+    return OTHER_COLORS[sum(name.encode()) % len(OTHER_COLORS)]
+
+
+def smooth(values: list[float] | np.ndarray, window: int = 5) -> np.ndarray:
+    """Centred moving average (shorter windows at the ends), for noisy per-step curves."""
+    values = np.asarray(values, dtype=float)
+    half = window // 2
+    return np.array([values[max(0, i - half):i + half + 1].mean() for i in range(len(values))])
 
 
 def mean_se(values_SN: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -76,8 +96,8 @@ def plot_learning_curves(runs: dict[str, list[list[dict]]], out: Path, reference
             else:
                 label += f": speed-up {texts[0]} (steps), {texts[1]} (tokens)"
         for ax, x in ((ax_step, steps), (ax_tok, tokens)):
-            ax.plot(x, mean, label=label)
-            ax.fill_between(x, mean - se, mean + se, alpha=0.25)
+            ax.plot(x, mean, label=label, color=arm_color(method))
+            ax.fill_between(x, mean - se, mean + se, alpha=0.25, color=arm_color(method))
     for ax in (ax_step, ax_tok):
         if target is not None:
             ax.axhline(target, color="black", linestyle="--", linewidth=0.6, label=f"{reference} final (target)")

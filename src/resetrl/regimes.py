@@ -21,7 +21,7 @@ from resetrl.analysis import load_runs  # noqa: E402
 from resetrl.claims import arm_claims, arm_roles  # noqa: E402
 from resetrl.cli import stage_entry  # noqa: E402
 from resetrl.config import DEFAULT_PARAMS, add_params_argument, load_params, params_from_args, regime_files  # noqa: E402
-from resetrl.plots import STYLE, save_figure  # noqa: E402
+from resetrl.plots import STYLE, arm_color, save_figure  # noqa: E402
 from resetrl.report import markdown_table, task_summary  # noqa: E402
 from resetrl.storage import atomic_write_json, atomic_write_text  # noqa: E402
 
@@ -50,7 +50,7 @@ def plot_regime_map(settings: dict[str, dict], theory: dict, out: Path) -> None:
             xs = np.array([p for p, _, _ in pts]) + (i - 1) * 0.004  # side by side where p coincides
             ys = np.array([g["estimate"] for _, g, _ in pts])
             err = np.array([[g["estimate"] - g["ci_low"], g["ci_high"] - g["estimate"]] for _, g, _ in pts]).T
-            ax.errorbar(xs, ys, yerr=err, fmt="o-", capsize=2, label=f"{role} - grpo")
+            ax.errorbar(xs, ys, yerr=err, fmt="o-", capsize=2, label=f"{role} - grpo", color=arm_color(role))
         # Settings whose p lie close together get their labels at staggered heights.
         for k, (name, s) in enumerate(sorted(settings.items(), key=lambda item: item[1]["task"]["p_reach"])):
             ax.annotate(f"{name} ({s['chain_length'][0]}-{s['chain_length'][1]} ops)", (s["task"]["p_reach"], 0.97 - 0.07 * k),
