@@ -18,16 +18,17 @@ CAPTIONS = {
     "learning_curve": "Change of validation greedy pass@1 from each seed's warm start (every arm of a seed starts "
                       "from the same one) vs RL step and vs cumulative generated tokens, mean ± SE over seeds; the "
                       "dotted line is the warm start.",
-    "reset_positions": "Where resets happen: relative reset position e/n (n = thoughts of the failed parent) for "
-                       "random (RRPO), self-localized (SRPO) and oracle resets, all steps and seeds pooled.",
+    "reset_positions": "Where resets happen: histogram of the relative reset position e/n (n = thoughts of the "
+                       "failed parent) for random (RRPO), self-localized (SRPO) and oracle resets, all steps and "
+                       "seeds pooled.",
     "localization": "Localization deviation, reset step minus the step checker's first error (0 = exact, < 0 = "
                     "reset before the error: clean prefix), over the first and the last 10% of RL steps.",
     "suffix_correction": "Share of correct suffixes by localization deviation, with Wilson 95% intervals "
                          "(suffixes pooled over steps and seeds).",
     "clean_vs_erroneous": "Suffix-group pass@k (at least one correct suffix) from clean vs erroneous prefixes, "
                           "with Wilson 95% intervals.",
-    "grad_signal": "Reset / base gradient-signal ratio per RL step (mean over seeds); 1 = no more signal than a "
-                   "fresh group.",
+    "grad_signal": "Reset / base gradient-signal ratio per RL step (mean over seeds; faint: each step, solid: "
+                   "5-step moving average); 1 = no more signal than a fresh group.",
     "cpi_theory": "CPI with random resets (RR) vs an improvability oracle (CARO) on a tabular thought tree: samples "
                   "per iteration and improvement per iteration against p, next to the theorem's slopes (-2, -1).",
 }
