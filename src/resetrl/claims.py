@@ -51,12 +51,16 @@ MEASURES = {
 }
 
 
+# The method each reset selector stands for (also how figures name an arm's selector).
+SELECTOR_ROLES = {"none": "grpo", "random": "rrpo", "self": "srpo", "oracle": "oracle"}
+
+
 def arm_roles(methods: list[str], arms) -> dict[str, str]:
     """Role -> arm name among the study's methods (the first arm of each kind)."""
     roles = {"grpo": methods[0]}
     for m in methods[1:]:
         a = arms[m]
-        role = {"random": "rrpo", "self": "srpo", "oracle": "oracle"}.get(a.selector)
+        role = SELECTOR_ROLES[a.selector] if a.selector != "none" else None
         if a.selector == "none" and a.loss == "pg_seq_mean":
             role = "grpo_pg"
         if role and role not in roles and not a.parent_in_base:

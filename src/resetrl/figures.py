@@ -12,6 +12,7 @@ matplotlib.use("Agg")  # headless: stages run on servers and in CI
 import matplotlib.pyplot as plt  # noqa: E402
 
 from resetrl.analysis import DEVIATION_BUCKETS  # noqa: E402
+from resetrl.claims import SELECTOR_ROLES  # noqa: E402
 from resetrl.plots import STYLE, arm_color, save_figure, smooth  # noqa: E402
 
 CAPTIONS = {
@@ -36,8 +37,8 @@ CAPTIONS = {
 
 def _labels(summary: dict, methods: list[str]) -> list[str]:
     """Arm names, with the reset selector where the name does not already say it."""
-    named = {"random": "rrpo", "self": "srpo", "oracle": "oracle", "none": "grpo"}
-    return [m if m == named.get(summary["selectors"][m]) else f"{m} ({summary['selectors'][m]})" for m in methods]
+    selectors = summary["selectors"]
+    return [m if m == SELECTOR_ROLES[selectors[m]] else f"{m} ({selectors[m]})" for m in methods]
 
 
 def reset_positions(summary: dict, out: Path) -> None:

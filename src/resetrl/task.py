@@ -172,7 +172,8 @@ class _Generator:
         # Guarantees some first operation is legal from every start value.
         if self.value_max < 2 * self.start_max:
             raise ValueError(f"value_max {self.value_max} < 2 * start_max {self.start_max}")
-        for name, weights in (("op_weights", self.op_weights), ("final_op_weights", self.final_op_weights or {"+": 1})):
+        mixes = {"op_weights": self.op_weights, "final_op_weights": self.final_op_weights}
+        for name, weights in ((n, w) for n, w in mixes.items() if w is not None):
             if set(weights) - set(OPS) or any(w < 0 for w in weights.values()):
                 raise ValueError(f"{name} must map a subset of {OPS} to weights >= 0")
             if not any(w > 0 for w in weights.values()):
@@ -190,7 +191,8 @@ class _Generator:
         v = start = rng.randint(10, self.start_max)
         ops: list[tuple[str, int]] = []
         for i in range(n_steps):
-            weights = self.final_op_weights if self.final_op_weights and i == n_steps - 1 else self.op_weights
+            last = i == n_steps - 1 and self.final_op_weights is not None
+            weights = self.final_op_weights if last else self.op_weights
             allowed = [op for op in OPS if weights.get(op, 0) > 0]
             ranges = [(op, self._operand_range(op, v)) for op in allowed]
             legal = [(op, r) for op, r in ranges if r[0] <= r[1]]

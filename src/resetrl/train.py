@@ -50,7 +50,7 @@ def directory_digest(path: Path, max_hashed_bytes: int = 1 << 26) -> str:
 def run_fingerprint(params: Params, method: str, seed: int, init: Path, data: Path) -> str:
     """Hash of everything a run's trajectory depends on, to refuse resuming a different run."""
     inputs = {"method": method, "seed": seed, **select(params_to_dict(params), stage_params("train", method)),
-              "init": directory_digest(init), "data": directory_digest(data)}
+              "init": directory_digest(init), "data": (data / "manifest.json").read_text()}  # holds each split's sha256
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -224,7 +224,8 @@ class RLTrainer:
             record["time/step_seconds"] = time.perf_counter() - started
             self.state["step"] += 1
             self.log.log(record)
-            progress.update(self.state["step"], {**record, "compute/tokens_generated": float(self.state["tokens"])})
+            if self.state["step"] < rl.steps:  # the last step's line comes with the final evaluation below
+                progress.update(self.state["step"], {**record, "compute/tokens_generated": float(self.state["tokens"])})
             if self.state["step"] % rl.save_every == 0 or self.state["step"] == rl.steps:
                 self.checkpoint(last_score)
         final = {"step": rl.steps, "compute/tokens_generated": float(self.state["tokens"]),
