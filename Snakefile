@@ -8,26 +8,29 @@ include: "workflow/rules/common.smk"
 
 # The results page reports the wall time of the invocation that wrote it, from this stamp.
 onstart:
-    shell("mkdir -p results/logs && date +%s > results/logs/study_started")
-    print("Progress: `python -m resetrl.status` (a line per run); each job's log in results/logs/ "
-          "(`tail -f results/logs/train/*.log`); live curves in results/runs/ARM/seedS/live/.")
+    shell("mkdir -p {ROOT}/logs && date +%s > {ROOT}/logs/study_started")
+    if ROOT != "results":  # another configuration's outputs: never part of the committed study
+        shell("test -e {ROOT}/.gitignore || echo '*' > {ROOT}/.gitignore")
+    print(f"Results: {ROOT}/. Progress: `python -m resetrl.status --results {ROOT}` (a line per run); "
+          f"each job's log in {ROOT}/logs/ (`tail -f {ROOT}/logs/train/*.log`); live curves in "
+          f"{ROOT}/runs/ARM/seedS/live/.")
 
 
 # The first rule is the default target: the whole study.
 rule all:
     input:
-        "results/data/manifest.json",
-        expand("results/eval/sft/seed{seed}.json", seed=SEEDS),
-        expand("results/eval/{method}/seed{seed}.json", method=METHODS, seed=SEEDS),
-        "results/plots/learning_curve.png",
-        "results/theory/cpi.json",
-        "results/RESULTS.md",
+        at("data/manifest.json"),
+        expand(at("eval/sft/seed{seed}.json"), seed=SEEDS),
+        expand(at("eval/{method}/seed{seed}.json"), method=METHODS, seed=SEEDS),
+        at("plots/learning_curve.png"),
+        at("theory/cpi.json"),
+        at("RESULTS.md"),
 
 
 # Opt-in: the layout and loss ablations of the paper's release (`snakemake --cores all ablations`).
 rule ablations:
     input:
-        "results/tables/ablations.md",
+        at("tables/ablations.md"),
 
 
 include: "workflow/rules/data.smk"

@@ -27,7 +27,7 @@ from common import REPO, write_result
 
 import resetrl.arms as arms_module
 from resetrl.config import load_params
-from resetrl.train import RLTrainer
+from resetrl.trainer import RLTrainer
 
 STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ [\d:]+ \d{4})\]$")
 START = re.compile(r"^(?:local)?rule (\w+):$")

@@ -40,7 +40,7 @@ def tiny_model(tokenizer):
 def warm_start(tmp_path_factory, smoke_params):
     """Smoke data and a briefly SFT-trained tiny policy that already emits thought delimiters."""
     from resetrl.data import prepare_data
-    from resetrl.sft import run_sft
+    from resetrl.warmstart import run_sft
 
     root = tmp_path_factory.mktemp("warm")
     prepare_data(smoke_params.task, root / "data")

@@ -181,9 +181,9 @@ def test_real_data_pipeline_end_to_end(hub_dir, repo_root, tmp_path):
     """reasoning-gym problems, two benchmark files, a pretrained model by path, no SFT, LoRA, SRPO
     with the verifier pool: every stage's Python entry point, in order."""
     from resetrl.data import load_split, prepare_data
-    from resetrl.evaluate import evaluate_checkpoint
-    from resetrl.sft import run_sft
-    from resetrl.train import RLTrainer
+    from resetrl.evaluation import evaluate_checkpoint
+    from resetrl.trainer import RLTrainer
+    from resetrl.warmstart import run_sft
 
     for name, answer in (("bench_a", "12"), ("bench_b", "7")):
         rows = [{"problem": f"What is {answer}?", "answer": answer, "id": i} for i in range(3)]

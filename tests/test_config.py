@@ -21,11 +21,13 @@ from resetrl.config import (
     Params,
     ParamsError,
     add_params_argument,
+    config_overrides,
     load_params,
     load_schema,
     main,
     params_from_args,
     params_to_dict,
+    results_root,
     select,
 )
 
@@ -330,11 +332,51 @@ def test_params_argument(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     parser = argparse.ArgumentParser()
     add_params_argument(parser)
     overlay = write(tmp_path, "o.yaml", "rl: {steps: 2}\n")
-    args = parser.parse_args(["--params", str(PARAMS), "--params", str(overlay)])
-    assert params_from_args(args) == load_params([PARAMS, overlay])
+    args = parser.parse_args(["--params", str(PARAMS), "--params", str(overlay), "--set", "rl.lr=0.25"])
+    assert params_from_args(args) == load_params([PARAMS, overlay], ["rl.lr=0.25"])
     monkeypatch.chdir(REPO)
     args = parser.parse_args([])
     assert args.params is None and params_from_args(args) == load_params([PARAMS])
+
+
+def test_overrides_apply_after_every_file_and_read_values_as_yaml(tmp_path: Path) -> None:
+    overlay = write(tmp_path, "o.yaml", "rl: {steps: 2, lr: 0.5}\n")
+    merged = load_params([PARAMS, overlay], ["rl.lr=1e-4", "study.seeds=[3, 4]", "task.op_weights.*=0"])
+    assert (merged.rl.steps, merged.rl.lr, merged.study.seeds) == (2, 1e-4, (3, 4))
+    assert merged.task.op_weights["*"] == 0.0
+
+
+@pytest.mark.parametrize("item, fragment", [
+    ("rl.lr", "expected KEY=VALUE"),
+    ("rl..lr=1", "expected KEY=VALUE"),
+    ("rl.lr=[1", "invalid YAML value"),
+    ("rl.lrr=1", "rl.lrr: unknown key"),
+    ("rl.lr=abc", "rl.lr: 'abc' is not of type 'number'"),
+])
+def test_bad_override_is_named(item: str, fragment: str) -> None:
+    with pytest.raises(ParamsError) as info:
+        load_params([PARAMS], [item])
+    assert str(info.value).startswith(f"override {item}: ") and fragment in str(info.value), info.value
+
+
+def test_snakemake_config_becomes_overrides() -> None:
+    # Snakemake reads `--config rl='{lr: 1e-4, steps: 3}' seeds_=...` nested leaves as strings.
+    overrides = config_overrides({"rl": {"lr": "1e-4", "steps": "3"}, "study": {"seeds": ["0", "1"]}})
+    assert overrides == ["rl.lr=1e-4", "rl.steps=3", "study.seeds=[0, 1]"]
+    params = load_params([PARAMS], overrides)
+    assert (params.rl.lr, params.rl.steps, params.study.seeds) == (1e-4, 3, (0, 1))
+
+
+def test_results_root_per_configuration(tmp_path: Path) -> None:
+    base = str(PARAMS)
+    same = write(tmp_path, "noop.yaml", f"rl: {{lr: {load_params([PARAMS]).rl.lr}}}\n")
+    lr = write(tmp_path, "lr.yaml", "rl: {lr: 0.001}\n")
+    named = write(tmp_path, "named.yaml", "study: {name: smoke}\nrl: {lr: 0.001}\n")
+    root = lambda files, overrides=(): results_root([base, *files], overrides, load_params([base, *files], overrides))  # noqa: E731
+    assert root([]) == root([same]) == "results"  # an overlay that changes nothing shares the study's root
+    assert root([lr]) == "results/lr" and root([], ["rl.lr=1e-3"]) == "results/rl.lr=1e-3"
+    assert root([named]) == root([named, same]) == "results/smoke"
+    assert root([lr], ["model.pretrained=/a b"]) == "results/lr+model.pretrained=_a_b"
 
 
 # --- CLI ----------------------------------------------------------------------------------------

@@ -3,9 +3,9 @@ import random
 import pytest
 
 from resetrl.config import load_params
-from resetrl.regime import first_error_positions, group_signal, measure, reach_probability, step_error_rates
 from resetrl.rollout import RolloutEngine
 from resetrl.task import Problem, check_chain, corrupt_chain
+from resetrl.task_probe import first_error_positions, group_signal, measure, reach_probability, step_error_rates
 
 PROBLEM = Problem("p", 13, (("+", 3), ("*", 2), ("-", 13)), 19)
 

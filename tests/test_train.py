@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from resetrl.model import load_policy
-from resetrl.train import RLTrainer
+from resetrl.trainer import RLTrainer
 
 
 def trainer(params, warm_start, out, seed=0, method="grpo"):

@@ -21,7 +21,7 @@ import re
 import sys
 import tempfile
 import typing
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -39,6 +39,7 @@ class ParamsError(ValueError):
 
 @dataclass(frozen=True)
 class StudyConfig:
+    name: str | None  #: names the results root results/NAME/ (null: results/, or derived from the overlays).
     methods: tuple[str, ...]  #: arms trained by default, one run per seed each.
     ablations: tuple[str, ...]  #: opt-in ablation arms (the `ablations` target).
     regimes: tuple[str, ...]  #: settings of the opt-in regime map (configs/regimes/NAME.yaml).
@@ -288,6 +289,25 @@ def _read(path: Path, order: int) -> tuple[dict[str, Any], dict[KeyPath, _Loc]]:
     return data, locs
 
 
+def _read_override(item: str, order: int) -> tuple[dict[str, Any], dict[KeyPath, _Loc]]:
+    """``rl.lr=1e-4`` -> ({"rl": {"lr": 1e-4}}, where each key was set); the value is YAML."""
+    key, sep, text = item.partition("=")
+    path = tuple(key.strip().split("."))
+    if not sep or not all(part and not part.isspace() for part in path):
+        raise ParamsError(f"override {item}: expected KEY=VALUE with a dotted key, e.g. rl.lr=1e-4")
+    try:
+        value = yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as e:
+        raise ParamsError(f"override {item}: invalid YAML value: {str(e).splitlines()[0]}") from None
+    loc = _Loc(order, f"override {item}", 0)
+    data: dict[str, Any] = {}
+    node = data
+    for part in path[:-1]:
+        node = node.setdefault(part, {})
+    node[path[-1]] = value
+    return data, {path[:n]: loc for n in range(1, len(path) + 1)}
+
+
 def _merge(base: dict[str, Any], over: dict[str, Any], path: KeyPath, locs: dict[KeyPath, _Loc]) -> None:
     """Deep-merge ``over`` into ``base``: mappings recurse, anything else replaces."""
     for key, value in over.items():
@@ -339,7 +359,9 @@ class _Problem(NamedTuple):
         return (self.loc.order, self.loc.line, self.text) if self.loc else (math.inf, math.inf, self.text)
 
     def __str__(self) -> str:
-        return f"{self.loc.file}:{self.loc.line}: {self.text}" if self.loc else self.text
+        if not self.loc:
+            return self.text
+        return f"{self.loc.file}:{self.loc.line}: {self.text}" if self.loc.line else f"{self.loc.file}: {self.text}"
 
 
 def _nearest(path: KeyPath, locs: dict[KeyPath, _Loc]) -> _Loc | None:
@@ -482,16 +504,18 @@ def _build(cls: type, data: dict[str, Any], schema: dict[str, Any]) -> Any:
     return cls(**kwargs)
 
 
-def load_params(paths: str | Path | Sequence[str | Path] = DEFAULT_PARAMS) -> Params:
-    """Load the base file and deep-merge later files over it; fill defaults, validate, build."""
+def load_params(paths: str | Path | Sequence[str | Path] = DEFAULT_PARAMS, overrides: Sequence[str] = ()) -> Params:
+    """Load the base file and deep-merge later files, then ``KEY=VALUE`` overrides, over it; fill
+    defaults, validate, build."""
     if isinstance(paths, (str, Path)):  # a lone path would otherwise iterate as characters
         paths = [paths]
     if not paths:
         raise ParamsError("no params file given")
     data: dict[str, Any] = {}
     locs: dict[KeyPath, _Loc] = {}
-    for order, path in enumerate(paths):
-        over, over_locs = _read(Path(path), order)
+    sources = [(_read, Path(path)) for path in paths] + [(_read_override, item) for item in overrides]
+    for order, (read, source) in enumerate(sources):
+        over, over_locs = read(source, order)
         _merge(data, over, (), locs)
         locs.update(over_locs)
     _fill_defaults(data, load_schema())
@@ -542,16 +566,55 @@ def add_params_argument(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="params YAML; repeat to deep-merge overlays over the first (default: params.yaml)",
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one key after the files, e.g. --set rl.lr=1e-4 (the value is YAML; repeatable)",
+    )
 
 
 def params_from_args(args: argparse.Namespace) -> Params:
-    return load_params(args.params or DEFAULT_PARAMS)
+    return load_params(args.params or DEFAULT_PARAMS, args.set)
 
 
 def regime_files(base: Sequence[str | Path], name: str) -> list[str]:
     """The params files of one regime-map setting (`study.regimes`): the study's, the map's reduced
     scale, the setting's overlay."""
     return [*map(str, base), "configs/regimes/scale.yaml", f"configs/regimes/{name}.yaml"]
+
+
+def config_overrides(config: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Snakemake's ``--config rl='{lr: 1e-4}'`` (a nested mapping; Snakemake reads nested leaves as
+    strings) -> ``["rl.lr=1e-4"]``, for ``load_params`` to read as YAML like any overlay."""
+    items = []
+    for key, value in config.items():
+        if isinstance(value, Mapping):
+            items += config_overrides(value, f"{prefix}{key}.")
+        else:
+            items.append(f"{prefix}{key}={_flow(value)}")
+    return items
+
+
+def _flow(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(map(_flow, value)) + "]"
+    return json.dumps(value)
+
+
+def results_root(files: Sequence[str | Path], overrides: Sequence[str], params: Params) -> str:
+    """Where a configuration writes, so that none overwrites another's outputs: ``results/NAME`` for
+    ``study.name``; else ``results`` for the values of the base file (also under overlays that change
+    nothing), or ``results/NAME`` named after the overlays and overrides that change something."""
+    if params.study.name:
+        return f"results/{params.study.name}"
+    if params_to_dict(params) == params_to_dict(load_params(files[:1])):
+        return "results"
+    name = "+".join([*(Path(f).stem for f in files[1:]), *overrides])
+    return "results/" + re.sub(r"[^\w.=+-]", "_", name)
 
 
 class _Dumper(yaml.SafeDumper):

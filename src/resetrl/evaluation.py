@@ -1,14 +1,20 @@
-"""Scoring a policy on problems: greedy pass@1 and sampled pass@k with the unbiased estimator."""
+"""Scoring a policy on problems: greedy pass@1 and sampled pass@k with the unbiased estimator, and
+a checkpoint's evaluation on the test and OOD splits (the `evaluate` stage)."""
 
 from __future__ import annotations
 
 from math import comb
+from pathlib import Path
 
 import torch
 
+from resetrl.config import Params
+from resetrl.data import load_split
 from resetrl.localization import localization_prompt_ids, parse_localized_step
-from resetrl.rollout import RolloutEngine, SamplingSettings
-from resetrl.scoring import group_rewards, rewards
+from resetrl.metrics import Progress
+from resetrl.model import load_policy
+from resetrl.rollout import RolloutEngine, SamplingSettings, make_engine
+from resetrl.scoring import group_rewards, open_verifier, rewards
 from resetrl.task import Problem, split_thoughts
 from resetrl.verify import VerifierPool
 
@@ -80,3 +86,48 @@ def localization_accuracy(engine: RolloutEngine, failed: list[tuple[Problem, str
         "clean_rate": sum(step <= at for (step, _), (_, _, at) in zip(parsed, failed)) / n,
         "fallback_rate": sum(fell_back for _, fell_back in parsed) / n,
     }
+
+
+EVAL_SPLITS = ("test", "ood")
+
+
+def outcomes_path(metrics_file: str | Path) -> Path:
+    """seed0.json -> seed0.problems.json: kept out of the metrics file, which `dvc metrics` reads."""
+    return Path(metrics_file).with_suffix(".problems.json")
+
+
+def evaluate_checkpoint(params: Params, model_dir: Path, data: Path, seed: int) -> tuple[dict, dict]:
+    """Metrics per split: greedy pass@1, pass@k, response length; a split with several benchmarks
+    (the ood split of real-data sources) also per benchmark; an empty split records only its size.
+    Outcomes per split: problem ids, greedy 0/1 and the number of correct samples, in split order."""
+    splits = {split: load_split(data, split) for split in EVAL_SPLITS}  # validate all before computing
+    engine = make_engine(params.rollout, *load_policy(model_dir, params.runtime))
+    verifier = open_verifier(params.runtime, list(splits.values()))
+    metrics: dict = {}
+    outcomes: dict = {}
+    try:
+        for split, problems in splits.items():
+            if not problems:
+                metrics[split] = {"problems": 0}
+                continue
+            progress = Progress(f"evaluate {split} ({len(problems)} problems)", 2)
+            greedy = greedy_pass1(engine, problems, params.rollout, verifier)
+            progress.update(1, {"eval/greedy_pass1": greedy["pass1"]})
+            sampled = sampled_pass_k(engine, problems, params.rollout, params.eval.n_samples, params.eval.pass_k,
+                                     seed, verifier)
+            progress.update(2, {"eval/pass@1": sampled["pass@1"]} if "pass@1" in sampled else {})
+            progress.close()
+            metrics[split] = {
+                "greedy_pass1": greedy["pass1"],
+                **{k: v for k, v in sampled.items() if k.startswith("pass@")},
+                "response_tokens": greedy["response_tokens"],
+                "problems": len(problems),
+                **({"by_source": greedy["by_source"]} if "by_source" in greedy else {}),
+            }
+            outcomes[split] = {"ids": [p.id for p in problems], "greedy": greedy["outcomes"],
+                               "sampled_correct": sampled["correct"], "n_samples": params.eval.n_samples}
+    finally:
+        engine.close()
+        if verifier is not None:
+            verifier.close()
+    return metrics, outcomes

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from dvclive import Live
+from tqdm import tqdm
 
 os.environ.setdefault("DVCLIVE_LOGLEVEL", "WARNING")
 
@@ -41,21 +42,33 @@ class MetricsLog:
 
 class Progress:
     """One line per reported step on stdout (the stage's log under Snakemake): where the run is,
-    its latest numbers, seconds per step and the time left."""
+    its latest numbers, seconds per step and the time left; in an interactive terminal also a
+    live bar (none in logs)."""
 
-    SHOWN = {"train/reward": "reward", "eval/val/pass1": "val", "sft/loss": "loss"}
+    SHOWN = {"train/reward": "reward", "eval/val/pass1": "val", "sft/loss": "loss",
+             "eval/greedy_pass1": "greedy pass@1", "eval/pass@1": "sampled pass@1"}
 
     def __init__(self, name: str, total: int, done: int = 0):
         self.name, self.total, self.done, self.started = name, total, done, time.perf_counter()
         self.latest: dict[str, float] = {}
+        self.bar = tqdm(total=total, initial=done, desc=name, leave=False, dynamic_ncols=True,
+                        disable=not sys.stderr.isatty())
 
-    def update(self, step: int, record: dict) -> None:
-        """Report `step` steps done; values not in this record repeat the last seen."""
+    def update(self, step: int, record: dict, line: bool = True) -> None:
+        """Report `step` steps done (a line unless `line` is false: the bar only); values not in
+        this record repeat the last seen."""
         self.latest.update({k: v for k, v in record.items() if k in self.SHOWN or k == "compute/tokens_generated"})
+        self.bar.update(step - self.bar.n)
+        if not line:
+            return
         per_step = (time.perf_counter() - self.started) / max(step - self.done, 1)
         left = int(per_step * (self.total - step))
         numbers = " ".join(f"{label} {self.latest[k]:.3f}" for k, label in self.SHOWN.items() if k in self.latest)
         tokens = self.latest.get("compute/tokens_generated")
-        print(f"{self.name} step {step}/{self.total} {numbers}"
-              + (f" tokens {tokens / 1e3:.1f}k" if tokens is not None else "")
-              + f" {per_step:.2f} s/step ETA {left // 60}:{left % 60:02d}", file=sys.stdout, flush=True)
+        tqdm.write(f"{self.name} step {step}/{self.total} {numbers}"
+                   + (f" tokens {tokens / 1e3:.1f}k" if tokens is not None else "")
+                   + f" {per_step:.2f} s/step ETA {left // 60}:{left % 60:02d}", file=sys.stdout)
+        sys.stdout.flush()
+
+    def close(self) -> None:
+        self.bar.close()

@@ -263,6 +263,18 @@ def study_wall_time(results: Path) -> float | None:
     return json.loads(record.read_text())["seconds"] if record.exists() else None
 
 
+PRIMARY_COMPARISONS = ("oracle_vs_grpo", "srpo_vs_grpo", "srpo_vs_rrpo", "rrpo_vs_grpo")
+
+
+def headline_metrics(summary: dict) -> dict:
+    """The study in ten numbers, the columns of `dvc exp show`: `pass1.ARM`, each arm's and the warm
+    start's mean test greedy pass@1; `gain.A-B`, each primary comparison's compute-matched estimate
+    (the difference in area under the validation curve against generated tokens)."""
+    estimates = {c["id"]: c["estimate"] for c in summary["claims"]}
+    return {"pass1": {arm: row["test"]["greedy_pass1"]["mean"] for arm, row in summary["table"].items()},
+            "gain": {name.replace("_vs_", "-"): estimates.get(name) for name in PRIMARY_COMPARISONS}}
+
+
 def write_outputs(results: Path, params, out_page: Path) -> dict:
     summary = analyze(results, params)
     summary["wall_time_seconds"] = study_wall_time(results)
@@ -278,6 +290,7 @@ def write_outputs(results: Path, params, out_page: Path) -> dict:
         atomic_write_text(results / "captions" / f"{name}.rst", caption + "\n")
     atomic_write_json(results / "analysis.json", summary)
     atomic_write_json(results / "claims.json", summary["claims"])
+    atomic_write_json(results / "metrics.json", headline_metrics(summary))
     atomic_write_text(out_page, results_page(summary, params, theory, table_md, measured))
     return summary
 
@@ -287,7 +300,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     add_params_argument(parser)
     parser.add_argument("--results", default="results", help="the pipeline's results directory")
-    parser.add_argument("--out", default="results/RESULTS.md")
+    parser.add_argument("--out", default="results/RESULTS.md", help="the results page to write")
     parser.add_argument("--ablations", action="store_true",
                         help="write only results/tables/ablations.{md,csv,tex} (SRPO and study.ablations)")
     args = parser.parse_args(argv)

@@ -12,10 +12,12 @@ computes the same function as the model's forward pass; it supports Llama-style 
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from resetrl.lora import effective_linear, unwrap
 from resetrl.rollout import Chain, RolloutEngine, SamplingSettings, finish_after_thought, sample_tokens
@@ -129,6 +131,9 @@ class _Batch:
         if self.delimiter is not None:
             self.closer_V[list(self.delimiter.closers)] = True
         self.pad = tok.pad_token_id
+        # A live bar of finished chains in an interactive terminal (none in logs).
+        self.bar = tqdm(total=sum(len(g) for g in self.queue), desc="sampling", unit="chain", leave=False,
+                        dynamic_ncols=True, disable=not sys.stderr.isatty())
 
     # --- the decoder, with this call's attention -------------------------------------------------
     def _decoder(self, ids_BL: torch.Tensor, pos_BL: torch.Tensor, attend) -> torch.Tensor:
@@ -268,6 +273,7 @@ class _Batch:
         c.n_generated, c.finish = int(self.sampled_B[row]), reason
         self.chain[row] = None
         self.active_B[row] = False
+        self.bar.update(1)
 
     def run(self) -> None:
         self._admit()
@@ -277,3 +283,4 @@ class _Batch:
             n_free = self.B - int(self.active_B.sum())
             if self.queue and (n_free * REFILL_FRACTION >= self.B or n_free == self.B):
                 self._admit()
+        self.bar.close()

@@ -1,122 +1,13 @@
-"""Stage `sft`: the warm start. A tiny model trained from scratch has no reasoning prior (the
-paper's 7B/14B instruct models do), so it first imitates correct chains for a fixed budget that
-leaves it solving a moderate share of problems: room for RL to improve."""
+"""Stage `sft`: the warm start (`resetrl.warmstart`): the tiny model imitates correct chains before RL."""
 
 from __future__ import annotations
 
 import argparse
-import math
-import random
-import time
 from dataclasses import replace
 from pathlib import Path
 
-import torch
-
-from resetrl.batch import pack_sequences, policy_logprobs_BT
 from resetrl.cli import stage_entry
-from resetrl.config import Params, add_params_argument, params_from_args
-from resetrl.data import load_split
-from resetrl.evaluation import greedy_pass1, localization_accuracy, prompt_ids
-from resetrl.localization import heldout_failed_chains, localization_example
-from resetrl.losses import masked_mean
-from resetrl.metrics import MetricsLog, Progress
-from resetrl.model import count_parameters, initial_policy, save_pointer, save_policy
-from resetrl.rollout import make_engine
-from resetrl.scoring import open_verifier
-from resetrl.storage import atomic_write_json
-
-PROGRESS_EVERY = 50  # SFT steps between progress lines (a few seconds apart on the default model)
-
-
-def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
-    """Linear warmup, then cosine decay to 10% of the peak."""
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return peak * (0.1 + 0.45 * (1.0 + math.cos(math.pi * progress)))
-
-
-def mixed_sft_loss(model, tokenizer, rows, loc_rows, localization_weight: float) -> torch.Tensor:
-    """Token-mean loss of each task, mixed by `localization_weight`. A shared token mean would
-    give localization ~1% of the signal: its target is one informative token against ~30 per chain.
-    Two forward passes, since the long localization prompts would otherwise pad every chain."""
-    losses = []
-    for batch_rows, weight in ((rows, 1.0 - localization_weight), (loc_rows, localization_weight)):
-        if batch_rows:
-            batch = pack_sequences([r[0] for r in batch_rows], [r[1] for r in batch_rows], [0] * len(batch_rows),
-                                   tokenizer.pad_token_id)
-            losses.append(-weight * masked_mean(policy_logprobs_BT(model, batch), batch.mask_BT))
-    return sum(losses)
-
-
-def run_sft(params: Params, data: Path, out: Path) -> dict:
-    """Imitation for `sft.steps` steps, then the warm start's validation accuracy. With 0 steps it
-    only measures the initial policy (a pretrained model is then saved as a pointer, not copied)."""
-    cfg = params.sft
-    model, tokenizer = initial_policy(params.model, params.runtime)
-    train_set, val_set = load_split(data, "train"), load_split(data, "val")
-    # Solutions exist for the procedural task only (a config check refuses SFT on real data).
-    # Each drawn solution is written anew (task.surface_forms), so chains of a problem differ.
-    # With slips (task.slip_rate) each demonstration also slips anew.
-    forms, slip_rate = params.task.surface_forms, params.task.slip_rate
-    written_once = forms == 1 and not slip_rate
-    encoded = [(prompt_ids(tokenizer, p), tokenizer.encode(p.solution, add_special_tokens=False))
-               for p in train_set] if cfg.steps and written_once else []
-    heldout = heldout_failed_chains(val_set, params.rl.loc_eval_problems, seed=0)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    rng = random.Random(cfg.seed)
-    engine = make_engine(params.rollout, model, tokenizer)
-    verifier = open_verifier(params.runtime, [val_set])
-    log = MetricsLog(out / "live", [])
-    progress = Progress("sft", cfg.steps)
-    started = time.perf_counter()
-    for step in range(cfg.steps + 1):
-        record: dict = {"step": step}
-        if (step and step % cfg.eval_every == 0) or step == cfg.steps:  # step 0: an untrained model
-            model.eval()
-            engine.sync_weights(model)
-            record["eval/val/pass1"] = greedy_pass1(engine, val_set, params.rollout, verifier)["pass1"]
-            if heldout:
-                loc = localization_accuracy(engine, heldout, params.rl.localization_max_tokens,
-                                            params.rollout.batch_size)
-                record.update({f"loc/heldout_{k}": v for k, v in loc.items()})
-        if step < cfg.steps:
-            model.train()
-            rows = rng.sample(encoded, cfg.batch_size) if written_once else [
-                (prompt_ids(tokenizer, p),
-                 tokenizer.encode(p.written_solution(rng, forms, slip_rate), add_special_tokens=False))
-                for p in rng.sample(train_set, cfg.batch_size)]
-            loc_rows = [localization_example(tokenizer, p, rng, forms)[:2]
-                        for p in rng.sample(train_set, cfg.localization_batch_size)]
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, cfg.steps, cfg.lr, cfg.warmup_steps)
-            loss = mixed_sft_loss(model, tokenizer, rows, loc_rows, cfg.localization_weight)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
-            record.update({"sft/loss": loss.item(), "sft/lr": optimizer.param_groups[0]["lr"]})
-        log.log(record)
-        if step % PROGRESS_EVERY == 0 or "eval/val/pass1" in record:
-            progress.update(step, record)
-    log.close()
-    engine.close()
-    if verifier is not None:
-        verifier.close()
-    if cfg.steps == 0 and params.model.pretrained is not None:
-        save_pointer(params.model.pretrained, out / "model")
-    else:
-        save_policy(model, tokenizer, out / "model")
-    summary = {
-        "eval/val/pass1": log.history[-1]["eval/val/pass1"],
-        "loc/heldout_exact_match": log.history[-1].get("loc/heldout_exact_match"),
-        "sft/final_loss": log.history[-2]["sft/loss"] if cfg.steps else None,
-        "model/parameters": count_parameters(model),
-        "time/seconds": time.perf_counter() - started,
-    }
-    atomic_write_json(out / "summary.json", summary)
-    return summary
+from resetrl.config import add_params_argument, params_from_args
 
 
 @stage_entry
@@ -127,13 +18,17 @@ def main(argv: list[str] | None = None) -> None:
                         help="torch threads (default: runtime.threads); Snakemake runs the seeds' warm starts side by side, one core each")
     parser.add_argument("--seed", type=int, default=0,
                         help="study seed s: SFT seed sft.seed + s, initialisation model.init_seed + s")
-    parser.add_argument("--data", default="results/data")
-    parser.add_argument("--out", default="results/sft/seed0")
+    parser.add_argument("--data", default="results/data", help="prepared data directory")
+    parser.add_argument("--out", default="results/sft/seed0", help="directory for the model and summary.json")
     args = parser.parse_args(argv)
     params = params_from_args(args)
     if args.seed:  # the study seed's own warm start: other data order and initialisation
         params = replace(params, sft=replace(params.sft, seed=params.sft.seed + args.seed),
                          model=replace(params.model, init_seed=params.model.init_seed + args.seed))
+    import torch  # after parsing: --help and argument errors stay instant
+
+    from resetrl.warmstart import run_sft
+
     torch.set_num_threads(args.threads or params.runtime.threads)
     summary = run_sft(params, Path(args.data), Path(args.out))
     print(f"sft: val pass@1 {summary['eval/val/pass1']:.3f}, held-out localization exact match "

@@ -59,7 +59,7 @@ def plot_theory(result: dict, out: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     add_params_argument(parser)
-    parser.add_argument("--out", default="results/theory/cpi.json")
+    parser.add_argument("--out", default="results/theory/cpi.json", help="the check's summary JSON")
     parser.add_argument("--plot", default="results/plots/cpi_theory", help="figure path without suffix")
     args = parser.parse_args(argv)
     params = params_from_args(args)

@@ -1,18 +1,26 @@
-# Shared by every rule: the validated params, the param-file arguments and each stage's inputs.
+# Shared by every rule: the validated params, where this configuration writes, and each stage's inputs.
 import os
+import shlex
+import sys
 
-from resetrl.config import load_params, params_to_dict, regime_files, select
+from resetrl.config import ParamsError, config_overrides, load_params, params_to_dict, regime_files, results_root, select
 from resetrl.stages import stage_code, stage_params
 
-if workflow.config_settings.config:
-    raise ValueError("override params with an overlay file (--configfile FILE), not --config: "
-                     "every stage reads its params from files, so --config would be ignored")
-
-# Validated against the schema before any job runs; errors name file:line and the key.
-# Overlays are passed on as given, relative to the working directory where possible.
+# Params: params.yaml, then overlays (--configfile FILE ...), then `--config section='{key: value}'`
+# overrides, validated before any job runs (errors name file:line or the override, and the key).
 PARAM_FILES = ["params.yaml", *(os.path.relpath(f) for f in workflow.overwrite_configfiles)]
-PARAMS = load_params(PARAM_FILES)
-PARAMS_ARGS = " ".join(f"--params {f}" for f in PARAM_FILES)
+OVERRIDES = config_overrides(workflow.config_settings.config or {})
+try:
+    PARAMS = load_params(PARAM_FILES, OVERRIDES)
+except ParamsError as error:  # one line naming the file and key, no traceback, like the stages
+    print(f"error: {error}", file=sys.stderr)
+    sys.exit(2)
+PARAMS_DICT = params_to_dict(PARAMS)
+# The stage commands' params arguments. The shell templates read it as a global, so which files
+# were given never reruns a job: the values a stage reads do (params_of).
+PARAMS_ARGS = " ".join([*(f"--params {f}" for f in PARAM_FILES), *(f"--set {shlex.quote(o)}" for o in OVERRIDES)])
+# results/ for the study of params.yaml; results/NAME (study.name) for any configuration that changes a value.
+ROOT = results_root(PARAM_FILES, OVERRIDES, PARAMS)
 METHODS = list(PARAMS.study.methods)
 ABLATIONS = list(PARAMS.study.ablations)
 SEEDS = list(PARAMS.study.seeds)
@@ -20,21 +28,21 @@ SEEDS = list(PARAMS.study.seeds)
 CONDA_ENV = "../../environment.yml"
 
 
+def at(path):
+    """A path under this configuration's results root."""
+    return f"{ROOT}/{path}"
+
+
 def params_of(stage, method=None):
-    """The config keys a stage reads: a change to them (and only them) reruns the stage."""
-    return select(config, stage_params(stage, method))
+    """The values of the params keys a stage reads: a change to them (and only them) reruns the stage."""
+    return select(PARAMS_DICT, stage_params(stage, method))
 
 
-# The regime map's settings (workflow/rules/regimes.smk): each setting's params files and values.
+# The regime map's settings (workflow/rules/regimes.smk): each setting's params and values.
 REGIMES = list(PARAMS.study.regimes)
-# Validated before any job runs, like the study's params (errors name file:line and the key).
-REGIME_PARAMS = {r: load_params(regime_files(PARAM_FILES, r)) for r in REGIMES}
+REGIME_PARAMS = {r: load_params(regime_files(PARAM_FILES, r), OVERRIDES) for r in REGIMES}
 REGIME_CONFIG = {r: params_to_dict(p) for r, p in REGIME_PARAMS.items()}
-REGIME = "results/regimes/{regime}"
-
-
-def regime_args(w):
-    return " ".join(f"--params {f}" for f in regime_files(PARAM_FILES, w.regime))
+REGIME = at("regimes/{regime}")
 
 
 def regime_params_of(stage):
@@ -45,5 +53,5 @@ def regime_params_of(stage):
 def regime_runs(name):
     """Every file the map reads from one setting's runs."""
     study = REGIME_PARAMS[name].study
-    return [f"results/regimes/{name}/runs/{m}/seed{s}/{f}" for m in study.methods for s in study.seeds
+    return [at(f"regimes/{name}/runs/{m}/seed{s}/{f}") for m in study.methods for s in study.seeds
             for f in ("history.json", "val_outcomes.json", "resets.jsonl")]

@@ -2,20 +2,20 @@
 # tokens, mean +- SE over seeds.
 rule plot_learning_curves:
     input:
-        histories=expand("results/runs/{method}/seed{seed}/history.json", method=METHODS, seed=SEEDS),
+        histories=expand(at("runs/{method}/seed{seed}/history.json"), method=METHODS, seed=SEEDS),
         code=stage_code("plot_learning_curves"),
     output:
-        png=report("results/plots/learning_curve.png", caption="../../results/captions/learning_curve.rst",
+        png=report(at("plots/learning_curve.png"), caption=f"../../{ROOT}/captions/learning_curve.rst",
                    category="Learning curves"),
-        pdf="results/plots/learning_curve.pdf",
+        pdf=at("plots/learning_curve.pdf"),
     params:
+        root=ROOT,
         cfg=params_of("plot_learning_curves"),
-        files=PARAMS_ARGS,
     log:
-        "results/logs/plot_learning_curves.log",
+        at("logs/plot_learning_curves.log"),
     threads: 1
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.plots {params.files} --runs results/runs"
-        " --out results/plots/learning_curve > {log} 2>&1"
+        "python -m resetrl.plots {PARAMS_ARGS} --runs {params.root}/runs"
+        " --out {params.root}/plots/learning_curve > {log} 2>&1"

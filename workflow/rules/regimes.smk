@@ -2,13 +2,18 @@
 # configs/regimes/scale.yaml once per setting of the difficulty knob (study.regimes, each an overlay
 # configs/regimes/NAME.yaml), under results/regimes/NAME/, then each arm's gain over GRPO against
 # the measured p. The same stage commands as the study, with the setting's params files.
+# A setting's params arguments, completed by `{wildcards.regime}.yaml` in each command: the study's,
+# then the map's scale and the setting's overlay (config.regime_files).
+REGIME_ARGS = f"{PARAMS_ARGS} --params configs/regimes/scale.yaml --params configs/regimes/"
+
+
 wildcard_constraints:
     regime="|".join(REGIMES) or "(?!)",  # no settings: the rules match nothing
 
 
 rule regimes:
     input:
-        "results/regimes/map.json",
+        at("regimes/map.json"),
 
 
 rule regime_data:
@@ -18,13 +23,12 @@ rule regime_data:
         data=directory(f"{REGIME}/data"),
     params:
         cfg=regime_params_of("prepare_data"),
-        files=regime_args,
     log:
         f"{REGIME}/logs/data.log",
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.data {params.files} --out {output.data} > {log} 2>&1"
+        "python -m resetrl.data {REGIME_ARGS}{wildcards.regime}.yaml --out {output.data} > {log} 2>&1"
 
 
 rule regime_sft:
@@ -36,15 +40,14 @@ rule regime_sft:
         summary=f"{REGIME}/sft/seed{{seed}}/summary.json",
     params:
         cfg=regime_params_of("sft"),
-        files=regime_args,
-        out=lambda w: f"results/regimes/{w.regime}/sft/seed{w.seed}",
+        out=lambda w: at(f"regimes/{w.regime}/sft/seed{w.seed}"),
     log:
         f"{REGIME}/logs/sft/seed{{seed}}.log",
     threads: 1
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.sft {params.files} --data {input.data} --seed {wildcards.seed}"
+        "python -m resetrl.sft {REGIME_ARGS}{wildcards.regime}.yaml --data {input.data} --seed {wildcards.seed}"
         " --out {params.out} --threads {threads} > {log} 2>&1"
 
 
@@ -57,14 +60,13 @@ rule regime_task:
         f"{REGIME}/task/seed{{seed}}.json",
     params:
         cfg=regime_params_of("task_regime"),
-        files=regime_args,
     log:
         f"{REGIME}/logs/task/seed{{seed}}.log",
     threads: 1
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.regime {params.files} --model {input.model} --data {input.data}"
+        "python -m resetrl.regime {REGIME_ARGS}{wildcards.regime}.yaml --model {input.model} --data {input.data}"
         " --seed {wildcards.seed} --out {output} > {log} 2>&1"
 
 
@@ -80,36 +82,35 @@ rule regime_train:
         val_outcomes=f"{REGIME}/runs/{{method}}/seed{{seed}}/val_outcomes.json",
     params:
         cfg=regime_params_of("train"),
-        files=regime_args,
-        out=lambda w: f"results/regimes/{w.regime}/runs/{w.method}/seed{w.seed}",
+        out=lambda w: at(f"regimes/{w.regime}/runs/{w.method}/seed{w.seed}"),
     log:
         f"{REGIME}/logs/train/{{method}}-seed{{seed}}.log",
     threads: 1
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.train {params.files} --method {wildcards.method} --seed {wildcards.seed}"
+        "python -m resetrl.train {REGIME_ARGS}{wildcards.regime}.yaml --method {wildcards.method} --seed {wildcards.seed}"
         " --init {input.init} --data {input.data} --out {params.out} > {log} 2>&1"
 
 
 rule regime_map:
     input:
         runs=[f for r in REGIMES for f in regime_runs(r)],
-        task=[f"results/regimes/{r}/task/seed{s}.json" for r in REGIMES for s in REGIME_PARAMS[r].study.seeds],
-        theory="results/theory/cpi.json",
+        task=[at(f"regimes/{r}/task/seed{s}.json") for r in REGIMES for s in REGIME_PARAMS[r].study.seeds],
+        theory=at("theory/cpi.json"),
         code=stage_code("regime_map"),
     output:
-        summary="results/regimes/map.json",
-        table="results/tables/regimes.md",
-        png="results/plots/regime_map.png",
-        pdf="results/plots/regime_map.pdf",
+        summary=at("regimes/map.json"),
+        table=at("tables/regimes.md"),
+        png=at("plots/regime_map.png"),
+        pdf=at("plots/regime_map.pdf"),
     params:
-        files=PARAMS_ARGS,
+        root=ROOT,
         settings=lambda w: {r: params_to_dict(p)["task"] for r, p in REGIME_PARAMS.items()},
     log:
-        "results/logs/regime_map.log",
+        at("logs/regime_map.log"),
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.regimes {params.files} --results results --out {output.summary}"
-        " --table {output.table} --plot results/plots/regime_map > {log} 2>&1"
+        "python -m resetrl.regimes {PARAMS_ARGS} --results {params.root} --out {output.summary}"
+        " --table {output.table} --plot {params.root}/plots/regime_map > {log} 2>&1"

@@ -2,22 +2,22 @@
 # the SFT and initialisation seeds), shared by every arm of that seed.
 rule sft:
     input:
-        data="results/data",
+        data=at("data"),
         code=stage_code("sft"),
     output:
-        model=directory("results/sft/seed{seed}/model"),
-        summary="results/sft/seed{seed}/summary.json",
-        plots=directory("results/sft/seed{seed}/live/plots/metrics"),
+        model=directory(at("sft/seed{seed}/model")),
+        summary=at("sft/seed{seed}/summary.json"),
+        plots=directory(at("sft/seed{seed}/live/plots/metrics")),
     params:
+        root=ROOT,
         cfg=params_of("sft"),
-        files=PARAMS_ARGS,
     log:
-        "results/logs/sft/seed{seed}.log",
+        at("logs/sft/seed{seed}.log"),
     wildcard_constraints:
         seed=r"\d+",
     threads: 1  # the warm starts of several seeds run side by side, one core each
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.sft {params.files} --data {input.data} --seed {wildcards.seed}"
-        " --out results/sft/seed{wildcards.seed} --threads {threads} > {log} 2>&1"
+        "python -m resetrl.sft {PARAMS_ARGS} --data {input.data} --seed {wildcards.seed}"
+        " --out {params.root}/sft/seed{wildcards.seed} --threads {threads} > {log} 2>&1"

@@ -3,17 +3,17 @@ rule cpi_theory:
     input:
         code=stage_code("cpi_theory"),
     output:
-        json="results/theory/cpi.json",
-        png=report("results/plots/cpi_theory.png", caption="../../results/captions/cpi_theory.rst",
+        json=at("theory/cpi.json"),
+        png=report(at("plots/cpi_theory.png"), caption=f"../../{ROOT}/captions/cpi_theory.rst",
                    category="Theory"),
-        pdf="results/plots/cpi_theory.pdf",
+        pdf=at("plots/cpi_theory.pdf"),
     params:
+        root=ROOT,
         cfg=params_of("cpi_theory"),
-        files=PARAMS_ARGS,
     log:
-        "results/logs/cpi_theory.log",
+        at("logs/cpi_theory.log"),
     threads: 1
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.theory {params.files} --out {output.json} --plot results/plots/cpi_theory > {log} 2>&1"
+        "python -m resetrl.theory {PARAMS_ARGS} --out {output.json} --plot {params.root}/plots/cpi_theory > {log} 2>&1"
