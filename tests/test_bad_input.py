@@ -93,3 +93,36 @@ def test_evaluation_on_corrupt_data_keeps_the_previous_metrics(repo_root, warm_s
     assert proc.returncode == 2
     assert "ood.jsonl:5: invalid JSON" in proc.stderr
     assert out.read_text() == '{"previous": true}\n'
+
+
+def test_a_problem_space_too_small_names_the_key_in_one_line(repo_root, tmp_path):
+    overlay = tmp_path / "tiny.yaml"  # one-step additions of 1: a handful of distinct problems
+    overlay.write_text("task: {min_steps: 1, max_steps: 1, start_max: 10, addend_max: 1, value_max: 20,\n"
+                       "       op_weights: {'+': 1, '-': 0, '*': 0}, final_op_weights: null, n_val: 50}\n")
+    proc = run_stage("data", "--params", str(repo_root / "params.yaml"), "--params", str(overlay),
+                     "--out", str(tmp_path / "d"), cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith("error: task.n_val (50): only ") and "lower task.n_val" in proc.stderr
+
+
+@pytest.mark.parametrize("stage, out_flag", [("data", "--out"), ("evaluate", "--out"), ("train", "--out")])
+def test_an_unwritable_output_fails_in_one_line_before_any_compute(repo_root, tmp_path, stage, out_flag):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory\n")
+    extra = {"data": [], "evaluate": ["--model", "missing"], "train": ["--method", "grpo", "--seed", "0"]}[stage]
+    proc = run_stage(stage, "--params", str(repo_root / "params.yaml"), *extra, out_flag, str(blocker / "out.json"),
+                     cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith(f"error: {blocker}") and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_a_full_disk_names_the_file(tmp_path, monkeypatch):
+    from resetrl import storage
+
+    def no_space(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(storage.os, "fsync", no_space)
+    with pytest.raises(OSError) as info:
+        storage.atomic_write_json(tmp_path / "m.json", {"a": 1})
+    assert info.value.filename == str(tmp_path / "m.json") and not list(tmp_path.iterdir())

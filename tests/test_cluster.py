@@ -101,6 +101,7 @@ def lora_step(model):
     return batch
 
 
+@pytest.mark.cluster
 def test_a_lora_step_changes_only_the_adapters(hub_dir):
     model = add_lora(load_policy(hub_dir)[0], LoraConfig(4, 8.0, 0.0, "all-linear"))
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
@@ -110,6 +111,7 @@ def test_a_lora_step_changes_only_the_adapters(hub_dir):
     assert any("lora_B" in n for n in changed)  # B starts at 0: the adapter now changes the output
 
 
+@pytest.mark.cluster
 def test_engines_sample_from_the_adapted_weights_and_checkpoints_round_trip(hub_dir, smoke_params, tmp_path):
     model, tokenizer = load_policy(hub_dir)
     model = add_lora(model, LoraConfig(4, 8.0, 0.0, ("q_proj", "v_proj", "down_proj")))
@@ -177,6 +179,7 @@ def error_of(*paths) -> str:
     return str(info.value)
 
 
+@pytest.mark.cluster
 def test_real_data_pipeline_end_to_end(hub_dir, repo_root, tmp_path):
     """reasoning-gym problems, two benchmark files, a pretrained model by path, no SFT, LoRA, SRPO
     with the verifier pool: every stage's Python entry point, in order."""

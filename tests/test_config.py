@@ -177,6 +177,7 @@ BAD_VALUES = [
     ("task:\n  op_weights:\n    '/': 1\n", 3, "task.op_weights./", "unknown key (allowed: +, -, *)"),
     ("task:\n  op_weights: {'+': -1}\n", 2, "task.op_weights.+", "less than the minimum of 0"),
     ("rl:\n  lr: .nan\n", 2, "rl.lr", "must be finite"),
+    ("rl:\n  lr: 3\n", 2, "rl.lr", "greater than the maximum of 1"),
     ("runtime: 4\n", 1, "runtime", "4 is not of type 'object'"),
 ]
 

@@ -145,6 +145,7 @@ def test_dvc_reproduces_the_smoke_study(repo_root, tmp_path):
     assert "pass1.oracle" in table and max(map(len, table.splitlines())) <= 200 and "…" not in table
 
 
+@pytest.mark.cluster
 def test_snakemake_runs_a_real_data_study(repo_root, tmp_path):
     """The cluster-scale path through the real workflow: a pretrained model by path (a tiny Qwen2
     stand-in), reasoning-gym problems scored in the verifier pool, benchmark files, no SFT, LoRA."""

@@ -28,9 +28,12 @@ def job_blocks(output: str) -> dict[str, list[str]]:
     return blocks
 
 
+@pytest.mark.cluster
 @pytest.mark.parametrize("config", PAPER_CONFIGS)
 def test_the_paper_graph_builds_through_the_slurm_profile(repo_root, config):
-    result = snakemake(repo_root, "--profile", "profiles/slurm", "--configfile", config, "-n", "--forceall")
+    # `--quiet host` lists every job with its resources, which the default profile's quiet console hides.
+    result = snakemake(repo_root, "--profile", "profiles/slurm", "--configfile", config, "-n", "--forceall",
+                       "--quiet", "host")
     assert result.returncode == 0, result.stderr + result.stdout
     jobs = job_blocks(result.stdout)
     assert len(jobs["train"]) == len(jobs["evaluate"]) == 9  # 3 arms x seeds 42 / 0 / 420
@@ -68,9 +71,10 @@ def test_the_smoke_study_runs_on_a_local_slurm_cluster(repo_root, tmp_path):
         "--default-resources", f"slurm_partition={partition}", "mem_mb=1000", "runtime=30", "cpus_per_task=1",
         "--set-resources", *overrides, "--set-threads", "sft=1", "train=1", "evaluate=1", "evaluate_sft=1",
         # Poll job states every second (the plugin's default 40 s suits a busy real cluster, not this one).
-        "--latency-wait", "10", "--slurm-init-seconds-before-status-checks", "1", timeout=1500)
+        "--latency-wait", "10", "--slurm-init-seconds-before-status-checks", "1",
+        "--quiet", "host", timeout=1500)  # every job's details, as before the default profile's quiet console
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-6000:]
-    assert (work / "results" / "RESULTS.md").exists()
+    assert (work / "results" / "smoke" / "RESULTS.md").exists()  # the smoke overlay's own results root
     submitted = re.findall(r"Job \d+ has been submitted with SLURM jobid (\d+)", log)
     assert len(submitted) >= 10, log[-3000:]  # every stage ran as its own sbatch job

@@ -120,6 +120,7 @@ def test_read_rows_parquet_jsonl_json(tmp_path):
         assert read_rows(tmp_path / name) == rows
 
 
+@pytest.mark.cluster
 def test_read_rows_errors_name_the_file(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"a": 1}\n{"a": \n')

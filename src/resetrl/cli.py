@@ -1,5 +1,7 @@
 """Stage entry points fail on bad input with one clear line naming the file, line and key (no
-traceback) and exit status 2, before any compute and without touching existing outputs."""
+traceback) and exit status 2, before any compute and without touching existing outputs; an output
+that cannot be written (no permission, a file in the way, a full disk) fails the same way, naming
+the path."""
 
 from __future__ import annotations
 
@@ -18,6 +20,10 @@ def stage_entry(main: Callable[..., None]) -> Callable[..., None]:
             main(*args, **kwargs)
         except (ParamsError, DataError) as error:
             print(f"error: {error}", file=sys.stderr)
+            sys.exit(2)
+        except OSError as error:
+            where = f"{error.filename}: " if error.filename else ""
+            print(f"error: {where}{error.strerror or error}", file=sys.stderr)
             sys.exit(2)
 
     return guarded

@@ -16,10 +16,8 @@ import dataclasses
 import functools
 import json
 import math
-import os
 import re
 import sys
-import tempfile
 import typing
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +27,8 @@ from typing import Any, NamedTuple
 
 import jsonschema
 import yaml
+
+from resetrl.storage import atomic_write_text
 
 DEFAULT_PARAMS: tuple[str, ...] = ("params.yaml",)
 
@@ -630,19 +630,6 @@ def dump_params(params: Params, sources: Sequence[str | Path]) -> str:
     return header + yaml.dump(params_to_dict(params), Dumper=_Dumper, sort_keys=False, allow_unicode=True)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Readers (DVC, Snakemake) never see a half-written file: write a sibling, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m resetrl.config", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -658,7 +645,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(e, file=sys.stderr)
         return 2
     if args.command == "merge":
-        _write_atomic(args.output, dump_params(params, args.files))
+        atomic_write_text(args.output, dump_params(params, args.files))
     else:
         print("ok")
     return 0

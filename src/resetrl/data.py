@@ -11,7 +11,7 @@ import hashlib
 from pathlib import Path
 
 from resetrl.cli import stage_entry
-from resetrl.config import add_params_argument, params_from_args, params_to_dict
+from resetrl.config import ParamsError, add_params_argument, params_from_args, params_to_dict
 from resetrl.sources import (
     eval_file_problems,
     load_numina,
@@ -19,8 +19,8 @@ from resetrl.sources import (
     problem_from_dict,
     reasoning_gym_problems,
 )
-from resetrl.storage import atomic_write_json, read_jsonl, write_jsonl
-from resetrl.task import make_splits
+from resetrl.storage import atomic_write_json, check_writable, read_jsonl, write_jsonl
+from resetrl.task import ProblemSpaceError, make_splits
 
 SPLITS = ("train", "val", "test", "ood")
 
@@ -44,7 +44,10 @@ def _without(problems: list, seen: set[str]) -> list:
 def build_splits(task) -> dict[str, list]:
     """The four splits of `task.source`."""
     if task.source == "procedural":
-        return make_splits(task)
+        try:
+            return make_splits(task)
+        except ProblemSpaceError as error:  # params that validate but describe too few problems
+            raise ParamsError(str(error)) from None
     ood = [p for name, path in sorted(task.eval_files.items()) for p in eval_file_problems(name, path)]
     if task.source == "numina":
         cfg = task.numina
@@ -79,7 +82,9 @@ def main(argv: list[str] | None = None) -> None:
     add_params_argument(parser)
     parser.add_argument("--out", default="results/data", help="directory for the JSONL splits")
     args = parser.parse_args(argv)
-    manifest = prepare_data(params_from_args(args).task, args.out)
+    task = params_from_args(args).task
+    check_writable(Path(args.out) / "manifest.json")
+    manifest = prepare_data(task, args.out)
     print({k: v["count"] for k, v in manifest["splits"].items()})
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from resetrl.cli import stage_entry
 from resetrl.config import add_params_argument, params_from_args
-from resetrl.storage import atomic_write_json
+from resetrl.storage import atomic_write_json, check_writable
 
 
 @stage_entry
@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--outcomes", help="per-problem outcomes JSON to write (default: next to --out)")
     args = parser.parse_args(argv)
     params = params_from_args(args)
+    check_writable(args.out, *([args.outcomes] if args.outcomes else []))  # the outcomes default: beside --out
     import torch  # after parsing: --help and argument errors stay instant
 
     from resetrl.evaluation import evaluate_checkpoint, outcomes_path

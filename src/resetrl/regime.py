@@ -25,7 +25,7 @@ from pathlib import Path
 
 from resetrl.cli import stage_entry
 from resetrl.config import add_params_argument, params_from_args
-from resetrl.storage import atomic_write_json
+from resetrl.storage import atomic_write_json, check_writable
 
 
 @stage_entry
@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", required=True, help="measurements JSON to write")
     args = parser.parse_args(argv)
     params = params_from_args(args)
+    check_writable(args.out)
     import torch  # after parsing: --help and argument errors stay instant
 
     from resetrl.task_probe import probe_task

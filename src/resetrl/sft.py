@@ -8,6 +8,7 @@ from pathlib import Path
 
 from resetrl.cli import stage_entry
 from resetrl.config import add_params_argument, params_from_args
+from resetrl.storage import check_writable
 
 
 @stage_entry
@@ -25,6 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.seed:  # the study seed's own warm start: other data order and initialisation
         params = replace(params, sft=replace(params.sft, seed=params.sft.seed + args.seed),
                          model=replace(params.model, init_seed=params.model.init_seed + args.seed))
+    check_writable(Path(args.out) / "summary.json")
     import torch  # after parsing: --help and argument errors stay instant
 
     from resetrl.warmstart import run_sft

@@ -6,6 +6,7 @@ atomic rename on the same filesystem) that is removed if anything fails.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -29,6 +30,15 @@ def _sibling(path: Path, kind: str) -> Path:
     return path.with_name(f".{path.name}.{uuid.uuid4().hex}.{kind}")
 
 
+def check_writable(*paths: PathLike) -> None:
+    """Fail before any compute where an output cannot be written: its directory cannot be made (a
+    file in the way) or is read-only. The OSError names the path."""
+    for path in map(Path, paths):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not os.access(path.parent, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, "directory is not writable", str(path.parent))
+
+
 @contextmanager
 def _atomic_open(path: PathLike) -> Iterator[IO[str]]:
     final = Path(path)
@@ -40,8 +50,10 @@ def _atomic_open(path: PathLike) -> Iterator[IO[str]]:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, final)
-    except BaseException:
+    except BaseException as error:
         tmp.unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.filename is None:  # a full disk: say which file
+            error.filename = str(final)
         raise
 
 

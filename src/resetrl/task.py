@@ -273,6 +273,10 @@ class TaskSpec(Protocol):
     final_op_weights: Mapping[str, float] | None
 
 
+class ProblemSpaceError(ValueError):
+    """The task's settings describe fewer distinct problems than a split asks for."""
+
+
 def _unique_problems(
     gen: _Generator, n: int, seed: int, prefix: str, seen: set[str]
 ) -> list[Problem]:
@@ -287,7 +291,10 @@ def _unique_problems(
             seen.add(p.prompt)
             problems.append(p)
     if len(problems) < n:
-        raise ValueError(f"could not draw {n} distinct {prefix} problems: problem space too small")
+        raise ProblemSpaceError(
+            f"task.n_{prefix} ({n}): only {len(problems)} distinct {prefix} problems exist beside the other "
+            f"splits' (the chain lengths, operand ranges and op weights allow too few): lower task.n_{prefix} "
+            "or widen the task (e.g. task.max_steps, task.start_max, task.addend_max)")
     return problems
 
 

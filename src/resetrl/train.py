@@ -7,6 +7,7 @@ from pathlib import Path
 
 from resetrl.cli import stage_entry
 from resetrl.config import add_params_argument, params_from_args
+from resetrl.storage import check_writable
 
 
 @stage_entry
@@ -23,6 +24,7 @@ def main(argv: list[str] | None = None) -> None:
     params = params_from_args(args)
     if args.method not in params.arms:
         parser.error(f"--method {args.method!r} is not an arm of params.yaml: {sorted(params.arms)}")
+    check_writable(Path(args.out) / "history.json")
     import torch  # after parsing: --help and argument errors stay instant
 
     from resetrl.trainer import RLTrainer
