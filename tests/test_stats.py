@@ -7,6 +7,7 @@ import pytest
 
 from resetrl.stats import (
     area_under_curve,
+    boundary_distance_se,
     first_reach,
     mean_std_se,
     one_sample_interval,
@@ -110,6 +111,18 @@ def ci(low, high, n=5):
 ])
 def test_verdict_rules(interval, claim, expected):
     assert verdict(interval, claim, min_effect=0.02) == expected
+
+
+@pytest.mark.parametrize(("interval", "claim", "distance"), [
+    ({**ci(-0.014, 0.017), "se": 0.005}, "greater", 0.6),  # high end 0.003 below the margin 0.02
+    ({**ci(0.03, 0.09), "se": 0.01}, "greater", 3.0),  # low end 0.03 above 0: firm
+    ({**ci(-0.09, -0.03), "se": 0.01}, "less", 3.0),  # the mirror
+    ({**ci(-0.01, 0.015), "se": 0.005}, "equal", 1.0),  # high end 0.005 inside the +0.02 bound
+    ({**ci(-0.01, 0.015, n=1), "se": 0.005}, "greater", None),  # one seed: no interval
+])
+def test_boundary_distance_in_standard_errors(interval, claim, distance):
+    got = boundary_distance_se(interval, claim, min_effect=0.02)
+    assert got == (None if distance is None else pytest.approx(distance))
 
 
 def test_one_sample_interval_uses_student_t():

@@ -16,7 +16,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from resetrl.stats import area_under_curve, one_sample_interval, paired_bootstrap, seed_bootstrap, verdict
+from resetrl.stats import (
+    FIRM_SE,
+    area_under_curve,
+    boundary_distance_se,
+    one_sample_interval,
+    paired_bootstrap,
+    seed_bootstrap,
+    verdict,
+)
 
 TOKENS = "compute/tokens_generated"
 
@@ -70,8 +78,10 @@ def arm_roles(methods: list[str], arms) -> dict[str, str]:
 
 def _record(id_: str, claim: str, measure: str, kind: str, result: dict, min_effect: float) -> dict:
     keys = ("estimate", "ci_low", "ci_high", "n_seeds", "mde", "se", "alpha")
+    distance = boundary_distance_se(result, kind, min_effect)
     return {"id": id_, "claim": claim, "measure": measure, "kind": kind,
-            "verdict": verdict(result, kind, min_effect), **{k: result[k] for k in keys}}
+            "verdict": verdict(result, kind, min_effect), **{k: result[k] for k in keys},
+            "boundary_se": distance, "firm": distance is not None and distance >= FIRM_SE}
 
 
 def auc_budget(runs: dict) -> float:

@@ -16,7 +16,7 @@ from resetrl.cli import stage_entry
 from resetrl.config import add_params_argument, params_from_args
 from resetrl.figures import CAPTIONS, FIGURES
 from resetrl.plots import speedup_text
-from resetrl.stats import one_sample_interval
+from resetrl.stats import FIRM_SE, one_sample_interval
 from resetrl.storage import atomic_write_json, atomic_write_text
 
 
@@ -142,13 +142,20 @@ def claims_section(claims: list[dict], seeds: list[int]) -> list[str]:
               "MDE = the smallest true effect found with 80% power. A claimed gain is *reproduced* when the interval "
               "excludes 0 in the claimed direction, *not reproduced* when it excludes the smallest gain of interest, "
               "else *inconclusive*; a claimed tie is reproduced when the interval lies inside that margin. "
-              "Also as `results/claims.json`.", "",
+              f"A verdict is *borderline* where an end of its interval lies within {FIRM_SE:g} standard errors of a "
+              "bound that decides it (0 or the margin): a rerun on another machine moves an estimate by about 1.4 "
+              "standard errors and can turn such a verdict into or out of *inconclusive* (README, *What "
+              "reproduces*). Also as `results/claims.json` (`boundary_se`, `firm`).", "",
               "| id | claim | measure | estimate [95% CI] | MDE | seeds | verdict |", "|---|---|---|---|---|---|---|"]
     lines += [f"| `{c['id']}` | {c['claim']} | {c['measure']} | {_interval(c)} | {_num(c['mde'], '.3f', '–')} | "
-              f"{c['n_seeds']} | **{c['verdict']}** |" for c in claims]
+              f"{c['n_seeds']} | **{c['verdict']}**{_firmness(c)} |" for c in claims]
     if len(seeds) >= 2:  # with one seed every sentence would say "no verdict"
         lines += ["", "In words:", ""] + [f"- {plain_words(c)}" for c in claims]
     return lines
+
+
+def _firmness(c: dict) -> str:
+    return "" if c["firm"] or c["boundary_se"] is None else f" (borderline, {c['boundary_se']:.1f} SE)"
 
 
 def _interval(c: dict) -> str:
@@ -163,6 +170,8 @@ def plain_words(c: dict) -> str:
     if c["verdict"] == "n/a":
         return f"{head}, from {c['n_seeds']} seed(s): no interval, so no verdict."
     span = f"{head}, 95% CI [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}] over {c['n_seeds']} seeds"
+    if not c["firm"]:
+        span += f" (borderline: an end within {c['boundary_se']:.1f} SE of a deciding bound)"
     if c["verdict"] == "reproduced":
         return f"{span}: reproduced."
     if c["verdict"] == "not reproduced":

