@@ -115,11 +115,12 @@ def plot_learning_curves(runs: dict[str, list[list[dict]]], out: Path, reference
 
 
 def save_figure(fig, out: Path) -> None:
-    """PNG + PDF at `out` (no suffix), each written to a temp file and renamed into place."""
+    """PNG + PDF at `out` (no suffix), each written to a temp file and renamed into place; the PDF
+    without a creation date, so that a rerun with the same numbers writes the same bytes."""
     out.parent.mkdir(parents=True, exist_ok=True)
     for suffix in (".png", ".pdf"):
         tmp = out.with_name(f".{out.name}.tmp{suffix}")
-        fig.savefig(tmp)
+        fig.savefig(tmp, metadata={"CreationDate": None} if suffix == ".pdf" else None)
         tmp.replace(out.with_suffix(suffix))
     plt.close(fig)
 

@@ -1,22 +1,8 @@
-"""Stage `task_regime` (`resetrl.task_probe`): the quantities that decide whether resets can matter, measured on a policy.
-
-From `group_size` fresh chains per validation problem at the rollout temperature (GRPO's view of
-the task) and `n_suffixes` suffixes resampled at each problem's first failed chain's exact first
-error (the oracle reset's view):
-  * the error rate of each step type: of the thoughts reached with a clean prefix, the share that
-    are wrong, per operation (a chain that stops early is charged to its last thought, one that
-    runs on past the last operation to "overrun", as `task.check_chain` does);
-  * where first errors fall: the share at each thought and at the last one;
-  * p, the on-policy chance that a fresh chain reaches the first-error state with a clean prefix
-    (the other chains of the same problem that are clean through thought e-1), the CPI theory's
-    quantity: resets can only pay where p is small;
-  * how improvable the reset state is: suffix success from just before the exact first error
-    against fresh chains of the same problems;
-  * GRPO's groups: the share that are all wrong, all right (no signal) or mixed;
-  * self-localization on those failed chains (greedy, as held out in training) next to what a
-    uniform random reset gets on the same chains.
-Real-data problems have no step checker: the stage then records only that nothing was measured.
-"""
+"""Stage `task_regime`: the quantities that decide whether resets can matter, measured on a warm
+start (`resetrl.task_probe`): per-step error rates, where first errors fall, the on-policy chance p
+of reaching the first-error state, how improvable the reset state is, GRPO's group signal, and
+self-localization against a random reset. Real-data problems have no step checker: the stage then
+records only that nothing was measured."""
 
 from __future__ import annotations
 
