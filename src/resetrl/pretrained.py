@@ -12,6 +12,7 @@ import argparse
 import copy
 import hashlib
 import importlib.util
+import sys
 from pathlib import Path
 
 from resetrl.cli import stage_entry
@@ -52,7 +53,10 @@ def convert_gguf(gguf: Path, out: Path) -> dict:
     reloads with the GGUF model's parameter count and greedy output."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    if not sys.stderr.isatty():  # a log gets the result line, not transformers' bars
+        hf_logging.disable_progress_bar()
     if not gguf.is_file():
         raise DataError(f"{gguf}: GGUF file not found")
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)

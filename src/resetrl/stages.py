@@ -21,6 +21,7 @@ STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "cpi_theory": ("theory", ("theory",)),
     "analyze": ("report", ("study", "arms", "model", "rl")),
     "regime_map": ("regimes", ("study",)),
+    "prepare_model": ("pretrained", ()),
 }
 
 
@@ -47,8 +48,10 @@ def stage_modules(stage: str) -> list[str]:
 
 
 def stage_code(stage: str, root: str = "src/resetrl") -> list[str]:
-    """Source files a stage depends on, as repo-relative paths (the schema is read by config)."""
-    files = [f"{root}/{m}.py" for m in stage_modules(stage)]
+    """Source files a stage depends on, as repo-relative paths (the schema is read by config). Not
+    this table: what it says of a stage is the keys it reads, whose values are tracked as params,
+    so an edit for one stage reruns no other."""
+    files = [f"{root}/{m}.py" for m in stage_modules(stage) if m != "stages"]
     if "config" in stage_modules(stage):
         files.append(f"{root}/params.schema.json")
     return sorted(files)

@@ -32,6 +32,9 @@ def at(path):
     """A path under this configuration's results root."""
     return f"{ROOT}/{path}"
 
+# A pretrained model this workflow builds (models.smk): the warm starts wait for it.
+PRETRAINED = [PARAMS.model.pretrained] if (PARAMS.model.pretrained or "").startswith("results/models/") else []
+
 
 def params_of(stage, method=None):
     """The values of the params keys a stage reads: a change to them (and only them) reruns the stage."""

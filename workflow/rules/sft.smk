@@ -3,6 +3,7 @@
 rule sft:
     input:
         data=at("data"),
+        pretrained=PRETRAINED,
         code=stage_code("sft"),
     output:
         model=directory(at("sft/seed{seed}/model")),
