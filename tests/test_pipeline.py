@@ -143,9 +143,22 @@ def test_dvc_reproduces_the_smoke_study(repo_root, tmp_path):
     # The README's recipe fits a 200-column terminal.
     table = run(["dvc", "exp", "show", "--no-pager", *EXP_SHOW_RECIPE], root).stdout
     assert "pass1.oracle" in table and max(map(len, table.splitlines())) <= 200 and "…" not in table
+    # An experiment in a temporary copy (the README's way to keep DVC runs apart): the workspace's
+    # results stay as they were, and the experiment is listed with its params.
+    before = (root / "results/metrics.json").read_bytes()
+    run(["dvc", "exp", "run", "--temp", "-S", "rl.lr=2e-5"], root)
+    assert (root / "results/metrics.json").read_bytes() == before
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], root).stdout)
+    assert 2e-5 in experiment_learning_rates(shown)
 
 
 @pytest.mark.cluster
+def experiment_learning_rates(shown: list[dict]) -> list[float]:
+    """rl.lr of every experiment under the commits of `dvc exp show --json`."""
+    revs = [rev for commit in shown for exp in commit.get("experiments") or [] for rev in exp.get("revs", [])]
+    return [rev["data"]["params"]["params.yaml"]["data"]["rl"]["lr"] for rev in revs if rev.get("data")]
+
+
 def test_snakemake_runs_a_real_data_study(repo_root, tmp_path):
     """The cluster-scale path through the real workflow: a pretrained model by path (a tiny Qwen2
     stand-in), reasoning-gym problems scored in the verifier pool, benchmark files, no SFT, LoRA."""
