@@ -1,5 +1,6 @@
 """Shared setup of the benchmarks: the default-sized policy (random weights: speed does not depend
-on skill), prompts of the task, and a JSON writer under results/benchmarks/."""
+on skill) or a real pretrained one (SmolLM2, `real_policy`), prompts of the task, and a JSON writer
+under results/benchmarks/."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from types import SimpleNamespace
 import torch
 
 from resetrl.config import load_params
+from resetrl.evaluation import prompt_ids
 from resetrl.model import build_model, load_policy
 from resetrl.storage import atomic_write_json
 from resetrl.task import generate_problems
@@ -19,6 +21,11 @@ from resetrl.tokenizer import build_char_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 OUT_DIR = REPO / "results" / "benchmarks"
+# The real-model CPU study: its overlay, the converted SmolLM2-135M-Instruct and the pilot's SFT warm
+# start (the same weights after a short SFT on the thought format: chains end the way RL's do).
+REAL_OVERLAY = REPO / "configs" / "smollm2-135m-pilot.yaml"
+REAL_BASE = REPO / "results" / "models" / "smollm2-135m-instruct"
+REAL_WARM_START = REPO / "results" / "smollm2-pilot" / "sft" / "seed0" / "model"
 
 
 def default_policy(device: str = "cpu", checkpoint: str | None = None):
@@ -32,18 +39,32 @@ def default_policy(device: str = "cpu", checkpoint: str | None = None):
     return model.to(device).eval(), tokenizer, params
 
 
+def real_policy(model_dir: str | Path | None = None, overlay: str | Path = REAL_OVERLAY,
+                overrides: tuple[str, ...] = ()):
+    """A real model (default: the pilot's warm start when it exists, else the converted base model),
+    its tokenizer and the params of its study overlay."""
+    params = load_params([REPO / "params.yaml", overlay], overrides)
+    model_dir = model_dir or (REAL_WARM_START if REAL_WARM_START.exists() else REAL_BASE)
+    model, tokenizer = load_policy(model_dir)
+    return model.eval(), tokenizer, params, Path(model_dir)
+
+
 def engine_config(engine: str, batch_size: int = 128, vllm_memory: float = 0.3) -> SimpleNamespace:
     """The `rollout` keys make_engine reads."""
     return SimpleNamespace(engine=engine, batch_size=batch_size, vllm_gpu_memory_utilization=vllm_memory)
 
 
-def task_prompts(params, tokenizer, n: int, seed: int = 0) -> list[list[int]]:
-    """Token ids of n in-distribution problem prompts."""
+def task_problems(params, n: int, seed: int = 0) -> list:
+    """n in-distribution procedural problems of the params' task."""
     t = params.task
-    problems = generate_problems(n, seed=seed, min_steps=t.min_steps, max_steps=t.max_steps, start_max=t.start_max,
-                                 addend_max=t.addend_max, multiplier_max=t.multiplier_max, value_max=t.value_max,
-                                 op_weights=t.op_weights, id_prefix="bench")
-    return [tokenizer.encode(p.prompt, add_special_tokens=False) for p in problems]
+    return generate_problems(n, seed=seed, min_steps=t.min_steps, max_steps=t.max_steps, start_max=t.start_max,
+                             addend_max=t.addend_max, multiplier_max=t.multiplier_max, value_max=t.value_max,
+                             op_weights=t.op_weights, id_prefix="bench")
+
+
+def task_prompts(params, tokenizer, n: int, seed: int = 0) -> list[list[int]]:
+    """Token ids of n in-distribution problem prompts, encoded as training encodes them."""
+    return [prompt_ids(tokenizer, p) for p in task_problems(params, n, seed)]
 
 
 def timed(fn, repeats: int = 1):

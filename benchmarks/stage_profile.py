@@ -118,7 +118,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    runs = [f for f in sorted((REPO / ".snakemake" / "log").glob("*.snakemake.log")) if "Finished jobid" in f.read_text()]
+    logs = sorted((REPO / ".snakemake" / "log").glob("*.snakemake.log"))
+    runs = [f for f in logs if "Finished jobid" in f.read_text()]
     log = args.log or (runs[-1] if runs else None)  # dry runs (snakemake -n) finish no job
     stages = stage_seconds(log) if log else None
     params = load_params([REPO / "params.yaml"])
@@ -134,7 +135,8 @@ def main() -> None:
         for phase, sec in sorted(s["phases"].items(), key=lambda kv: -kv[1]):
             print(f"  {phase:42s} {sec:6.2f} s  {sec / s['step_seconds']:6.1%}")
         for name, sec in s["evaluation_seconds"].items():
-            print(f"  {name:42s} {sec:6.2f} s  (every {s['eval_every' if name == 'validation' else 'loc_eval_every']} steps)")
+            every = s["eval_every" if name == "validation" else "loc_eval_every"]
+            print(f"  {name:42s} {sec:6.2f} s  (every {every} steps)")
     print(f"wrote {path}")
 
 

@@ -51,6 +51,13 @@ def tiny_model(tokenizer):
 
 
 @pytest.fixture(scope="session")
+def model_card():
+    from resetrl.model_card import ModelCard
+
+    return ModelCard("test policy", {"arm": "grpo", "seed": 3, "params digest": "0123abcd"}, max_new_tokens=48)
+
+
+@pytest.fixture(scope="session")
 def warm_start(tmp_path_factory, smoke_params):
     """Smoke data and a briefly SFT-trained tiny policy that already emits thought delimiters."""
     from resetrl.data import prepare_data
@@ -60,3 +67,20 @@ def warm_start(tmp_path_factory, smoke_params):
     prepare_data(smoke_params.task, root / "data")
     run_sft(smoke_params, root / "data", root / "sft")
     return root
+
+
+@pytest.fixture(scope="session")
+def greedy_answers(warm_start, smoke_params):
+    """(prompt, response text) of the warm start's greedy chains that end in an answer, as the
+    project's own evaluation decodes them: what an outside engine must reproduce."""
+    from resetrl.data import load_split
+    from resetrl.evaluation import prompt_ids
+    from resetrl.model import load_policy
+    from resetrl.rollout import SamplingSettings, make_engine
+
+    model, tokenizer = load_policy(warm_start / "sft/model")
+    problems = load_split(warm_start / "data", "val")
+    engine = make_engine(smoke_params.rollout, model, tokenizer)
+    groups = engine.generate([(prompt_ids(tokenizer, p), []) for p in problems], 1,
+                             SamplingSettings.from_config(smoke_params.rollout, greedy=True))
+    return [(p.prompt, g[0].text) for p, g in zip(problems, groups) if g[0].finish == "answer"]

@@ -107,8 +107,9 @@ def test_reset_claims_compare_against_the_true_first_errors_and_random_resets():
     rrpo = [run("rrpo", s, [0.5, 0.5], resets=[reset(int(e), 3, 4, [0, 1, 0, 0]) for e in rng.integers(1, 5, 25)])
             for s in range(4)]
     grpo = [run("grpo", s, [0.5, 0.5]) for s in range(4)]
-    c = claims_of({"grpo": grpo, "rrpo": rrpo, "srpo": srpo}, grad_signal={"srpo": {"run_ratios": [2.4, 2.6, 2.5, 2.5]},
-                                                                            "rrpo": {"run_ratios": [1.1, 0.8, 1.0, 1.2]}})
+    c = claims_of({"grpo": grpo, "rrpo": rrpo, "srpo": srpo},
+                  grad_signal={"srpo": {"run_ratios": [2.4, 2.6, 2.5, 2.5]},
+                               "rrpo": {"run_ratios": [1.1, 0.8, 1.0, 1.2]}})
     # Reset positions 3/4 (x20) and 4/4 (x5) against first errors at 3/4: +0.05 on average.
     assert c["srpo_at_first_error"]["estimate"] == pytest.approx(0.05)
     assert c["srpo_exact_vs_rrpo"]["verdict"] == "reproduced"  # 80% exact vs ~25% for a uniform draw

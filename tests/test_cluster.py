@@ -36,11 +36,12 @@ def logits(model, ids):
         return model(input_ids=torch.tensor([ids])).logits
 
 
-def test_a_model_loads_by_path_and_through_a_pointer(hub_dir, smoke_params, tmp_path):
+def test_a_model_loads_by_path_and_through_a_pointer(hub_dir, smoke_params, model_card, tmp_path):
     model, tokenizer = initial_policy(model_cfg(smoke_params, hub_dir))
     assert model.config.model_type == "qwen2" and next(model.parameters()).dtype == torch.float32
-    save_pointer(str(hub_dir), tmp_path / "init")
+    save_pointer(str(hub_dir), tmp_path / "init", model_card, tokenizer)
     assert json.loads((tmp_path / "init" / POINTER).read_text()) == {"name_or_path": str(hub_dir)}
+    assert "only points to it" in (tmp_path / "init/README.md").read_text()
     again, _ = load_policy(tmp_path / "init")
     ids = tokenizer.encode("Step 1: 2+2=4", add_special_tokens=False)
     assert torch.equal(logits(model, ids), logits(again, ids))
@@ -112,7 +113,8 @@ def test_a_lora_step_changes_only_the_adapters(hub_dir):
 
 
 @pytest.mark.cluster
-def test_engines_sample_from_the_adapted_weights_and_checkpoints_round_trip(hub_dir, smoke_params, tmp_path):
+def test_engines_sample_from_the_adapted_weights_and_checkpoints_round_trip(hub_dir, smoke_params, model_card,
+                                                                           tmp_path):
     model, tokenizer = load_policy(hub_dir)
     model = add_lora(model, LoraConfig(4, 8.0, 0.0, ("q_proj", "v_proj", "down_proj")))
     lora_step(model)
@@ -124,8 +126,9 @@ def test_engines_sample_from_the_adapted_weights_and_checkpoints_round_trip(hub_
     trainer_BT = policy_logprobs_BT(model, batch)[0, len(chain.prompt_ids) - 1:]
     assert torch.allclose(torch.tensor(chain.gen_logprobs), trainer_BT, atol=1e-5)
     merged_names = dict(merged_named_weights(model))
-    save_policy(model, tokenizer, tmp_path / "adapter")  # a checkpoint: the adapter only
+    save_policy(model, tokenizer, tmp_path / "adapter", model_card)  # a checkpoint: the adapter only
     assert (tmp_path / "adapter" / "adapter_config.json").exists()
+    assert "AutoPeftModelForCausalLM" in (tmp_path / "adapter/README.md").read_text()
     resumed, _ = load_policy(tmp_path / "adapter")
     assert is_lora(resumed) and any(p.requires_grad for p in resumed.parameters())
     ids = [5, 6, 7, 8]
@@ -133,7 +136,7 @@ def test_engines_sample_from_the_adapted_weights_and_checkpoints_round_trip(hub_
     plain = merged_model(model)
     assert set(merged_names) == {n for n, _ in plain.named_parameters()}
     assert all(torch.allclose(merged_names[n], p, atol=1e-6) for n, p in plain.named_parameters())
-    save_policy(plain, tokenizer, tmp_path / "final")
+    save_policy(plain, tokenizer, tmp_path / "final", model_card)
     loaded = AutoModelForCausalLM.from_pretrained(tmp_path / "final")
     assert torch.allclose(logits(loaded, ids), logits(resumed, ids), atol=1e-5)
 

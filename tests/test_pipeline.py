@@ -47,6 +47,20 @@ def weights(model_dir: Path) -> dict:
     return load_file(model_dir / "model.safetensors")
 
 
+def check_model_directories(root: Path) -> None:
+    """Every model directory (warm starts, final models, checkpoints) carries a model card naming
+    its arm and seed, and generation settings that stop at EOS within the response budget."""
+    dirs = {p.parent for name in ("config.json", "adapter_config.json", "pretrained.json") for p in root.rglob(name)}
+    assert len(dirs) >= 3, dirs
+    for d in dirs:
+        card = (d / "README.md").read_text()
+        assert "| params digest |" in card and "| seed |" in card and "## Stop rule" in card, d
+        if (d / "config.json").exists():
+            generation = json.loads((d / "generation_config.json").read_text())
+            assert generation["eos_token_id"] == json.loads((d / "config.json").read_text())["eos_token_id"], d
+            assert generation["max_new_tokens"] > 0, d
+
+
 def check_study_outputs(repo: Path, results: str = "results", methods=METHODS, seeds=(0,)) -> None:
     root = repo / results
     manifest = json.loads((root / "data/manifest.json").read_text())
@@ -71,6 +85,7 @@ def check_study_outputs(repo: Path, results: str = "results", methods=METHODS, s
             resets = (root / f"runs/{method}/seed{seed}/resets.jsonl").read_text().splitlines()
             assert method.startswith("grpo") == (not any("reset/rate" in r for r in history))
             assert all(json.loads(line)["reset_step"] >= 1 for line in resets)
+    check_model_directories(root)
     for name in ("learning_curve", "cpi_theory", "reset_positions", "localization", "suffix_correction",
                  "clean_vs_erroneous", "grad_signal"):
         for suffix in ("png", "pdf"):

@@ -94,7 +94,8 @@ def test_measure_on_a_scripted_policy(tokenizer, repo_root):
 def measured_seed(fresh: float, suffix: float, p: float) -> dict:
     """One seed's task measurements as `regime.measure` writes them."""
     return {"problems": 4, "group_size": 8, "fresh_success": fresh, "p_reach": p,
-            "step_error_rate": {"+": {"reached": 10, "wrong": 1, "rate": 0.1}, "*": {"reached": 4, "wrong": 2, "rate": 0.5}},
+            "step_error_rate": {"+": {"reached": 10, "wrong": 1, "rate": 0.1},
+                                "*": {"reached": 4, "wrong": 2, "rate": 0.5}},
             "first_error": {"failed": 2, "by_thought": {"1": 0.5, "3": 0.5}, "at_last_step": 0.5, "mean_relative": 0.6},
             "groups": {"all_wrong": 0.25, "all_right": 0.25, "mixed": 0.5},
             "reset_state": {"parents": 2, "suffix_success": suffix, "fresh_success_same_problems": fresh},

@@ -13,9 +13,9 @@ import torch
 import resetrl.sampler as sampler
 from resetrl.batch import pack_sequences, policy_logprobs_BT
 from resetrl.model import load_policy
-from resetrl.rollout import BOXED, SamplingSettings, make_engine
+from resetrl.rollout import SamplingSettings, make_engine
 from resetrl.sampler import TorchEngine
-from resetrl.task import THOUGHT_END
+from resetrl.task import BOXED, THOUGHT_END
 from resetrl.tokenizer import ThoughtDelimiter
 from resetrl.vllm_engine import _ChainState
 
@@ -169,6 +169,22 @@ def test_vllm_and_torch_engines_agree_greedily(engines, policy):
     s = settings(greedy=True)
     assert [g[0].gen_ids for g in engines("vllm").generate(req, 1, s)] == \
         [g[0].gen_ids for g in engines("torch").generate(req, 1, s)]
+
+
+@pytest.mark.vllm
+@needs_vllm
+def test_a_checkpoint_loaded_by_vllm_gives_the_projects_greedy_answers(warm_start, greedy_answers):
+    """vLLM loading a checkpoint as a user would: its generation_config, default decoding (special
+    tokens skipped), no project stop rule, only float32 asked for, as the model card says."""
+    from resetrl.vllm_engine import import_vllm
+
+    LLM, _ = import_vllm()
+    llm = LLM(model=str(warm_start / "sft/model"), dtype="float32", enforce_eager=True, gpu_memory_utilization=0.3)
+    settings = llm.get_default_sampling_params()  # from generation_config.json: max_new_tokens
+    settings.temperature = 0.0
+    outputs = [o.outputs[0] for o in llm.generate([prompt for prompt, _ in greedy_answers], settings)]
+    assert [o.text for o in outputs] == [text for _, text in greedy_answers]
+    assert all(o.finish_reason == "stop" for o in outputs)  # at EOS, not at the token budget
 
 
 # --- weight sync ---------------------------------------------------------------------------------

@@ -47,3 +47,18 @@ def test_lr_warms_up_then_decays_to_a_tenth():
     assert lr_at(10, 100, 1.0, 10) == pytest.approx(1.0)
     assert lr_at(100, 100, 1.0, 10) == pytest.approx(0.1)
     assert all(lr_at(s, 100, 1.0, 10) >= lr_at(s + 1, 100, 1.0, 10) for s in range(10, 100))
+
+
+def test_the_warm_start_stops_where_the_project_stops_under_plain_generate(warm_start, greedy_answers):
+    """Outside the project (transformers' generate with the saved generation_config, default
+    decoding) the warm start's greedy answers are the project's, then EOS: no stop rule needed."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(warm_start / "sft/model").eval()
+    tokenizer = AutoTokenizer.from_pretrained(warm_start / "sft/model")
+    assert len(greedy_answers) >= 8  # most validation chains end in an answer: the check is not vacuous
+    for prompt, text in greedy_answers:
+        ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt").input_ids
+        out = model.generate(ids, do_sample=False)[0, ids.shape[1]:]
+        assert out[-1] == tokenizer.eos_token_id
+        assert tokenizer.decode(out, skip_special_tokens=True) == text

@@ -13,6 +13,7 @@ from typing import TypeVar
 import torch
 
 from resetrl.model import save_policy
+from resetrl.model_card import ModelCard
 from resetrl.storage import atomic_write_json
 
 STATE_FILE = "trainer_state.pt"
@@ -65,10 +66,10 @@ class CheckpointStore:
                 warn(f"skipping checkpoint {path}: {type(e).__name__}: {reason}")
         return None
 
-    def save(self, step: int, model, tokenizer, state: dict, score: float | None) -> Path:
+    def save(self, step: int, model, tokenizer, state: dict, card: ModelCard, score: float | None) -> Path:
         """Write step-N, then record it (and the best score) in the index, then prune."""
         name = f"step-{step:06d}"
-        save_policy(model, tokenizer, self.root / name)
+        save_policy(model, tokenizer, self.root / name, card)
         torch.save({**state, "fingerprint": self.fingerprint}, self.root / name / f".{STATE_FILE}.tmp")
         (self.root / name / f".{STATE_FILE}.tmp").replace(self.root / name / STATE_FILE)
         index = self.index()

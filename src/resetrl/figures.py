@@ -71,7 +71,8 @@ def localization(summary: dict, out: Path) -> None:
                 d = data[m][edge]
                 xs = [int(k) for k in d["deviations"]]
                 ys = [v / max(d["n"], 1) for v in d["deviations"].values()]
-                ax.bar([x + offset for x in xs], ys, width=0.4, color=arm_color(m), alpha=0.45 if edge == "start" else 1.0,
+                ax.bar([x + offset for x in xs], ys, width=0.4, color=arm_color(m),
+                       alpha=0.45 if edge == "start" else 1.0,
                        label=f"{edge}: exact {_pct(d['exact_rate'])}, clean {_pct(d['clean_rate'])}")
             ax.set_title(label)
             ax.set_xlabel("reset step - first error")

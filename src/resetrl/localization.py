@@ -21,6 +21,7 @@ from collections.abc import Mapping
 
 from resetrl.scoring import has_step_checker
 from resetrl.task import Problem, corrupt_chain, extract_boxed, split_thoughts
+from resetrl.tokenizer import target_ids
 
 # Kept to two short ASCII sentences: the char-level policy learns it from scratch.
 INSTRUCTION = (
@@ -102,7 +103,7 @@ def localization_example(tokenizer, problem: Problem, rng: random.Random,
     corrupted at one thought with later thoughts carried forward, in the task's surface forms."""
     response, at = corrupt_chain(problem, rng, surface_forms=surface_forms)
     prompt = localization_prompt_ids(tokenizer, problem.prompt, split_thoughts(response))
-    target = tokenizer.encode(localization_target(at), add_special_tokens=False) + [tokenizer.eos_token_id]
+    target = target_ids(tokenizer, localization_target(at))
     return prompt, target, at
 
 

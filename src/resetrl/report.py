@@ -124,7 +124,8 @@ def results_page(summary: dict, params, theory: dict | None, table_md: str, meas
     for m in summary["methods"]:
         r = sp[m]
         lines.append(f"| {m} | {_num(r['steps'], '.0f')} | {_num(r['tokens'], ',.0f')} | "
-                     f"{speedup_text(r['steps'], r['speedup_steps'])} | {speedup_text(r['tokens'], r['speedup_tokens'])} |")
+                     f"{speedup_text(r['steps'], r['speedup_steps'])} | "
+                     f"{speedup_text(r['tokens'], r['speedup_tokens'])} |")
     lines += ["", "## Figures", ""]
     for name, caption in CAPTIONS.items():
         lines += [f"![{name}](plots/{name}.png)", "", caption, ""]
@@ -138,9 +139,10 @@ def claims_section(claims: list[dict], seeds: list[int]) -> list[str]:
     if len(seeds) < 2:
         lines += [f"> **One seed ({seeds[0]}): no comparison can be judged, every verdict is n/a.** The seeds are "
                   "what the intervals are made of; run the default study for verdicts.", ""]
-    lines += [f"Paired by seed and problem (bootstrap over both), {100 * (1 - alpha):.0f}% intervals (alpha {alpha:g}), "
-              "MDE = the smallest true effect found with 80% power. A claimed gain is *reproduced* when the interval "
-              "excludes 0 in the claimed direction, *not reproduced* when it excludes the smallest gain of interest, "
+    lines += [f"Paired by seed and problem (bootstrap over both), {100 * (1 - alpha):.0f}% intervals "
+              f"(alpha {alpha:g}), MDE = the smallest true effect found with 80% power. A claimed gain is "
+              "*reproduced* when the interval excludes 0 in the claimed direction, *not reproduced* when it "
+              "excludes the smallest gain of interest, "
               "else *inconclusive*; a claimed tie is reproduced when the interval lies inside that margin. "
               f"A verdict is *borderline* where an end of its interval lies within {FIRM_SE:g} standard errors of a "
               "bound that decides it (0 or the margin): a rerun on another machine moves an estimate by about 1.4 "
@@ -245,7 +247,8 @@ def task_section(measured: list[dict], alpha: float) -> list[str]:
              + ", ".join(f"{k}: {v:.2f}" for k, v in sorted(first.items()))
              + f"; at the last operation {t['first_error_at_last_step']:.2f}.",
              f"- **p = {t['p_reach']:.3f}**: the chance that another fresh chain of the same problem reaches a failed "
-             "chain's first-error state with a clean prefix (the CPI theory's p; resets can only pay where it is small).",
+             "chain's first-error state with a clean prefix (the CPI theory's p; resets can only pay where it is "
+             "small).",
              f"- How improvable the reset state is: suffixes resampled just before the exact first error succeed "
              f"{t['suffix_success']:.3f}, fresh chains of the same problems {t['fresh_success_same_problems']:.3f} "
              f"(difference {gap['estimate']:+.3f}, {interval} over seeds)."]

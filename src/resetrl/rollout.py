@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from resetrl.task import BOXED
 from resetrl.tokenizer import ThoughtDelimiter
 
-BOXED = "\\boxed{"
 ENGINES = ("torch", "vllm")
 
 

@@ -16,7 +16,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     add_params_argument(parser)
     parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads (default: runtime.threads); Snakemake runs the seeds' warm starts side by side, one core each")
+                        help="torch threads (default: runtime.threads); Snakemake runs the seeds' warm starts "
+                             "side by side, one core each")
     parser.add_argument("--seed", type=int, default=0,
                         help="study seed s: SFT seed sft.seed + s, initialisation model.init_seed + s")
     parser.add_argument("--data", default="results/data", help="prepared data directory")
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     from resetrl.warmstart import run_sft
 
     torch.set_num_threads(args.threads or params.runtime.threads)
-    summary = run_sft(params, Path(args.data), Path(args.out))
+    summary = run_sft(params, Path(args.data), Path(args.out), args.seed)
     print(f"sft: val pass@1 {summary['eval/val/pass1']:.3f}, held-out localization exact match "
           f"{summary['loc/heldout_exact_match']}, {summary['model/parameters']} params")
 

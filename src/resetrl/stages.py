@@ -11,8 +11,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # Stage name -> (entry module, params keys it reads).
 STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "prepare_data": ("data", ("task",)),
-    "sft": ("sft", ("model", "sft", "rollout", "runtime", "task.surface_forms", "task.slip_rate", "rl.localization_max_tokens",
-                    "rl.loc_eval_problems")),
+    "sft": ("sft", ("model", "sft", "rollout", "runtime", "task.surface_forms", "task.slip_rate",
+                    "rl.localization_max_tokens", "rl.loc_eval_problems")),
     "train": ("train", ("rl", "rollout", "runtime")),
     "evaluate": ("evaluate", ("eval", "rollout", "runtime")),
     "evaluate_sft": ("evaluate", ("eval", "rollout", "runtime")),

@@ -1,7 +1,8 @@
 """A character-level tokenizer built locally (no hub download) as a PreTrainedTokenizerFast.
 
 Every printable ASCII character and the newline is one token; the thought delimiter is one
-special token, so a thought boundary is a single position and a reset cuts exactly there.
+added token, so a thought boundary is a single position and a reset cuts exactly there. It is not
+a *special* token: default decoding (`skip_special_tokens=True`, vLLM's OpenAI server) keeps it.
 `ThoughtDelimiter` also finds thought ends for hub tokenizers, which split the delimiter.
 """
 
@@ -9,19 +10,19 @@ from __future__ import annotations
 
 import string
 
-from tokenizers import Tokenizer, decoders, models
+from tokenizers import AddedToken, Tokenizer, decoders, models
 from transformers import PreTrainedTokenizerFast
 
 from resetrl.task import THOUGHT_END
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
-SPECIAL_TOKENS = [PAD, BOS, EOS, UNK, THOUGHT_END]
+SPECIAL_TOKENS = [PAD, BOS, EOS, UNK]
 CHARACTERS = sorted(set(string.printable) - set("\t\r\x0b\x0c"))
 
 
 def build_char_tokenizer() -> PreTrainedTokenizerFast:
     """One id per special token, then one per character; no merges, so text splits into chars."""
-    vocab = {token: i for i, token in enumerate(SPECIAL_TOKENS + CHARACTERS)}
+    vocab = {token: i for i, token in enumerate([*SPECIAL_TOKENS, THOUGHT_END, *CHARACTERS])}
     backend = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token=UNK))
     backend.decoder = decoders.Fuse()  # join characters back without separators
     tokenizer = PreTrainedTokenizerFast(
@@ -30,11 +31,17 @@ def build_char_tokenizer() -> PreTrainedTokenizerFast:
         bos_token=BOS,
         eos_token=EOS,
         unk_token=UNK,
-        additional_special_tokens=[THOUGHT_END],
         padding_side="left",  # generation appends on the right of a left-padded batch
         model_max_length=4096,
     )
+    tokenizer.add_tokens([AddedToken(THOUGHT_END, special=False, normalized=False)])  # keeps its vocab id
     return tokenizer
+
+
+def target_ids(tokenizer, text: str) -> list[int]:
+    """A training target: the text's tokens, then EOS, so a model trained on it stops where the
+    project stops (a served checkpoint has no other stop rule)."""
+    return tokenizer.encode(text, add_special_tokens=False) + [tokenizer.eos_token_id]
 
 
 class ThoughtDelimiter:

@@ -26,6 +26,7 @@ from resetrl.lora import add_lora, is_lora, merged_model
 from resetrl.losses import gradient_signal_B, micro_batch_share, policy_loss
 from resetrl.metrics import MetricsLog, Progress
 from resetrl.model import load_policy, save_policy
+from resetrl.model_card import run_card
 from resetrl.rollout import make_engine
 from resetrl.scoring import open_verifier, verifier_metrics
 from resetrl.stages import stage_params
@@ -58,6 +59,7 @@ class RLTrainer:
         self.arm_cfg = params.arms[method]
         self.train_set, self.val_set = load_split(data, "train"), load_split(data, "val")
         self.heldout = heldout_failed_chains(self.val_set, params.rl.loc_eval_problems, HELDOUT_SEED)
+        self.card = run_card(params, "train", seed, method)
         self.store = CheckpointStore(self.out / "ckpt", run_fingerprint(params, method, seed, init, data))
         resumed = self.store.load_latest(lambda path: load_policy(path, params.runtime))
         resume_from, saved, (self.model, self.tokenizer) = resumed or (None, None, load_policy(init, params.runtime))
@@ -196,7 +198,8 @@ class RLTrainer:
     def checkpoint(self, score: float | None) -> None:
         state = {"optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state(),
                  "trainer": self.state}
-        self.store.save(self.state["step"], self.model, self.tokenizer, state, score)
+        card = self.card.with_scores({"pass@1 (greedy)": score}, step=self.state["step"])
+        self.store.save(self.state["step"], self.model, self.tokenizer, state, card, score)
 
     def evaluations(self, step: int) -> dict[str, float]:
         rl, record = self.p.rl, {}
@@ -237,7 +240,9 @@ class RLTrainer:
         if self.verifier is not None:
             self.verifier.close()
         # Merged (adapters folded in): loadable by transformers and vLLM like any checkpoint.
-        save_policy(merged_model(self.model), self.tokenizer, self.out / "model")
+        card = self.card.with_scores({"pass@1 (greedy)": final.get("eval/val/pass1"),
+                                      "localization exact match": final.get("loc/heldout_exact_match")}, step=rl.steps)
+        save_policy(merged_model(self.model), self.tokenizer, self.out / "model", card)
         write_jsonl(self.out / "resets.jsonl", self.state["resets"])
         atomic_write_json(self.out / "val_outcomes.json", {"ids": [p.id for p in self.val_set],
                                                            "by_step": self.state["val_outcomes"]})

@@ -19,9 +19,11 @@ from resetrl.localization import heldout_failed_chains, localization_example
 from resetrl.losses import masked_mean
 from resetrl.metrics import MetricsLog, Progress
 from resetrl.model import count_parameters, initial_policy, save_pointer, save_policy
+from resetrl.model_card import run_card
 from resetrl.rollout import make_engine
 from resetrl.scoring import open_verifier
 from resetrl.storage import atomic_write_json
+from resetrl.tokenizer import target_ids
 
 PROGRESS_EVERY = 50  # SFT steps between progress lines (a few seconds apart on the default model)
 
@@ -47,9 +49,10 @@ def mixed_sft_loss(model, tokenizer, rows, loc_rows, localization_weight: float)
     return sum(losses)
 
 
-def run_sft(params: Params, data: Path, out: Path) -> dict:
+def run_sft(params: Params, data: Path, out: Path, seed: int = 0) -> dict:
     """Imitation for `sft.steps` steps, then the warm start's validation accuracy. With 0 steps it
-    only measures the initial policy (a pretrained model is then saved as a pointer, not copied)."""
+    only measures the initial policy (a pretrained model is then saved as a pointer, not copied).
+    `seed` is the study seed (already applied to `params`), for the model card."""
     cfg = params.sft
     model, tokenizer = initial_policy(params.model, params.runtime)
     train_set, val_set = load_split(data, "train"), load_split(data, "val")
@@ -58,7 +61,7 @@ def run_sft(params: Params, data: Path, out: Path) -> dict:
     # With slips (task.slip_rate) each demonstration also slips anew.
     forms, slip_rate = params.task.surface_forms, params.task.slip_rate
     written_once = forms == 1 and not slip_rate
-    encoded = [(prompt_ids(tokenizer, p), tokenizer.encode(p.solution, add_special_tokens=False))
+    encoded = [(prompt_ids(tokenizer, p), target_ids(tokenizer, p.solution))
                for p in train_set] if cfg.steps and written_once else []
     heldout = heldout_failed_chains(val_set, params.rl.loc_eval_problems, seed=0)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -82,7 +85,7 @@ def run_sft(params: Params, data: Path, out: Path) -> dict:
             model.train()
             rows = rng.sample(encoded, cfg.batch_size) if written_once else [
                 (prompt_ids(tokenizer, p),
-                 tokenizer.encode(p.written_solution(rng, forms, slip_rate), add_special_tokens=False))
+                 target_ids(tokenizer, p.written_solution(rng, forms, slip_rate)))
                 for p in rng.sample(train_set, cfg.batch_size)]
             loc_rows = [localization_example(tokenizer, p, rng, forms)[:2]
                         for p in rng.sample(train_set, cfg.localization_batch_size)]
@@ -101,10 +104,13 @@ def run_sft(params: Params, data: Path, out: Path) -> dict:
     engine.close()
     if verifier is not None:
         verifier.close()
+    card = run_card(params, "sft", seed, step=cfg.steps).with_scores(
+        {"pass@1 (greedy)": log.history[-1]["eval/val/pass1"],
+         "localization exact match": log.history[-1].get("loc/heldout_exact_match")})
     if cfg.steps == 0 and params.model.pretrained is not None:
-        save_pointer(params.model.pretrained, out / "model")
+        save_pointer(params.model.pretrained, out / "model", card, tokenizer)
     else:
-        save_policy(model, tokenizer, out / "model")
+        save_policy(model, tokenizer, out / "model", card)
     summary = {
         "eval/val/pass1": log.history[-1]["eval/val/pass1"],
         "loc/heldout_exact_match": log.history[-1].get("loc/heldout_exact_match"),
