@@ -1,5 +1,7 @@
-"""Snakemake and DVC describe the same graph: stages, commands, deps, outs and params keys."""
+"""Snakemake and DVC describe the same graph: stages, commands, deps, outs and params keys; the
+committed dvc.yaml is the one generated from the stage table."""
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -7,9 +9,23 @@ from pathlib import Path
 
 import pytest
 
-from resetrl.stages import stage_params
+from resetrl.stages import DVC_HEADER, dvc_yaml, main, stage_params
 
-pytest.importorskip("dvc")
+needs_dvc = pytest.mark.skipif(importlib.util.find_spec("dvc") is None, reason="needs dvc (requirements.txt)")
+
+
+def test_committed_dvc_yaml_is_generated_from_the_stage_table(repo_root):
+    assert (repo_root / "dvc.yaml").read_text() == dvc_yaml(), "run `python -m resetrl.stages dvc`"
+
+
+def test_the_generator_check_fails_on_a_hand_edit(repo_root, tmp_path):
+    edited = tmp_path / "dvc.yaml"
+    edited.write_text(dvc_yaml().replace("results/data", "results/dat", 1))
+    with pytest.raises(SystemExit, match="differs from the stage table"):
+        main(["dvc", "--out", str(edited), "--check"])
+    main(["dvc", "--out", str(edited)])
+    main(["dvc", "--out", str(edited), "--check"])
+    assert edited.read_text().startswith(DVC_HEADER)
 
 
 def snakemake_jobs(root: Path, *extra: str) -> list[dict]:
@@ -53,6 +69,7 @@ def same_paths(smk: list[str], dvc: list[str]) -> bool:
     return all(any(inside(s, d) for d in dvc) for s in smk) and all(any(inside(s, d) for s in smk) for d in dvc)
 
 
+@needs_dvc
 def test_snakemake_and_dvc_graphs_agree(repo_root):
     smk = {normalise(j["cmd"], j["log"][0]): j for j in snakemake_jobs(repo_root)}
     dvc = dvc_stages(repo_root)

@@ -167,13 +167,13 @@ def test_dvc_reproduces_the_smoke_study(repo_root, tmp_path):
     assert 2e-5 in experiment_learning_rates(shown)
 
 
-@pytest.mark.cluster
 def experiment_learning_rates(shown: list[dict]) -> list[float]:
     """rl.lr of every experiment under the commits of `dvc exp show --json`."""
     revs = [rev for commit in shown for exp in commit.get("experiments") or [] for rev in exp.get("revs", [])]
     return [rev["data"]["params"]["params.yaml"]["data"]["rl"]["lr"] for rev in revs if rev.get("data")]
 
 
+@pytest.mark.cluster
 def test_snakemake_runs_a_real_data_study(repo_root, tmp_path):
     """The cluster-scale path through the real workflow: a pretrained model by path (a tiny Qwen2
     stand-in), reasoning-gym problems scored in the verifier pool, benchmark files, no SFT, LoRA."""
