@@ -5,6 +5,7 @@ under results/benchmarks/."""
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -21,11 +22,11 @@ from resetrl.tokenizer import build_char_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 OUT_DIR = REPO / "results" / "benchmarks"
-# The real-model CPU study: its overlay, the converted SmolLM2-135M-Instruct and the pilot's SFT warm
+# The real-model CPU study: its overlay, the converted SmolLM2-135M-Instruct and the study's seed-0 warm
 # start (the same weights after a short SFT on the thought format: chains end the way RL's do).
-REAL_OVERLAY = REPO / "configs" / "smollm2-135m-pilot.yaml"
+REAL_OVERLAY = REPO / "configs" / "smollm2-135m.yaml"
 REAL_BASE = REPO / "results" / "models" / "smollm2-135m-instruct"
-REAL_WARM_START = REPO / "results" / "smollm2-pilot" / "sft" / "seed0" / "model"
+REAL_WARM_START = REPO / "results" / "smollm2-135m" / "sft" / "seed0" / "model"
 
 
 def default_policy(device: str = "cpu", checkpoint: str | None = None):
@@ -39,14 +40,21 @@ def default_policy(device: str = "cpu", checkpoint: str | None = None):
     return model.to(device).eval(), tokenizer, params
 
 
-def real_policy(model_dir: str | Path | None = None, overlay: str | Path = REAL_OVERLAY,
-                overrides: tuple[str, ...] = ()):
-    """A real model (default: the pilot's warm start when it exists, else the converted base model),
-    its tokenizer and the params of its study overlay."""
-    params = load_params([REPO / "params.yaml", overlay], overrides)
-    model_dir = model_dir or (REAL_WARM_START if REAL_WARM_START.exists() else REAL_BASE)
+def real_params(overrides: tuple[str, ...] = (), overlay: str | Path = REAL_OVERLAY):
+    """params.yaml + the real-model study overlay + KEY=VALUE overrides."""
+    return load_params([REPO / "params.yaml", overlay], overrides)
+
+
+def real_model_dir(model_dir: str | Path | None = None) -> Path:
+    """The given directory, else the study's seed-0 warm start when it exists, else the converted base model."""
+    return Path(model_dir or (REAL_WARM_START if REAL_WARM_START.exists() else REAL_BASE))
+
+
+def real_policy(model_dir: str | Path | None = None, overrides: tuple[str, ...] = ()):
+    """A real model (see real_model_dir), its tokenizer, the params of its study overlay, its directory."""
+    model_dir = real_model_dir(model_dir)
     model, tokenizer = load_policy(model_dir)
-    return model.eval(), tokenizer, params, Path(model_dir)
+    return model.eval(), tokenizer, real_params(overrides), model_dir
 
 
 def engine_config(engine: str, batch_size: int = 128, vllm_memory: float = 0.3) -> SimpleNamespace:
@@ -78,8 +86,9 @@ def timed(fn, repeats: int = 1):
 
 
 def write_result(name: str, result: dict) -> Path:
+    # The load average shows how busy the shared machine was (side-by-side ratios tolerate it).
     result = {"benchmark": name, "torch": torch.__version__, "machine": platform.machine(),
-              "threads": torch.get_num_threads(), **result}
+              "threads": torch.get_num_threads(), "load_average_1m": os.getloadavg()[0], **result}
     path = OUT_DIR / f"{name}.json"
     atomic_write_json(path, result)
     print(json.dumps(result, indent=1))

@@ -102,7 +102,7 @@ def engine_case(engine, requests, n: int, s: SamplingSettings, repeats: int) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None,
-                        help="model directory (default: the pilot's SFT warm start if present, else the base model)")
+                        help="model directory (default: the study's seed-0 warm start if present, else the base model)")
     parser.add_argument("--prompts", type=int, default=8, help="prompts of workload (a) and (b)")
     parser.add_argument("--chains", type=int, default=8, help="chains per prompt in (a)")
     parser.add_argument("--k", type=int, default=4, help="suffixes per shared prefix in (b)")
@@ -111,7 +111,8 @@ def main() -> None:
     parser.add_argument("--max-thoughts", type=int, default=None, help="override rollout.max_thoughts (dev runs)")
     parser.add_argument("--max-tokens", type=int, default=None, help="override rollout.max_thought_tokens (dev runs)")
     parser.add_argument("--engines", default="torch,generate,vllm", help="comma-separated subset to run")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (this machine has 2 cores)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1, as runtime.threads: 2 threads collapse when the other core is busy)")
     parser.add_argument("--repeats", type=int, default=1, help="best of this many timings per case")
     parser.add_argument("--vllm-memory", type=float, default=0.3, help="vLLM gpu_memory_utilization")
     args = parser.parse_args()

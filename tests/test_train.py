@@ -56,6 +56,31 @@ def test_resumed_run_equals_uninterrupted_run(smoke_params, warm_start, tmp_path
     assert (tmp_path / "cut/resets.jsonl").read_text() == (tmp_path / "full/resets.jsonl").read_text()
 
 
+@pytest.mark.parametrize("damage", ["truncated weights", "missing trainer state", "broken index"])
+def test_a_damaged_last_checkpoint_falls_back_to_the_previous_one(smoke_params, warm_start, tmp_path, capsys, damage):
+    """A kill during a save, a full disk or a bad copy: the run warns in one line, resumes from the
+    checkpoint before, removes orphaned temporary copies, and ends exactly as an uninterrupted run."""
+    every_step = dataclasses.replace(smoke_params, rl=dataclasses.replace(smoke_params.rl, save_every=1))
+    full = trainer(every_step, warm_start, tmp_path / "full").run()
+    trainer(every_step, warm_start, tmp_path / "cut").run(stop_at=3)
+    ckpt = tmp_path / "cut/ckpt"
+    if damage == "truncated weights":
+        weights = ckpt / "step-000003/model.safetensors"
+        weights.write_bytes(weights.read_bytes()[:1000])
+    elif damage == "missing trainer state":
+        (ckpt / "step-000003/trainer_state.pt").unlink()
+    else:  # the index is only a summary: each checkpoint's own fingerprint decides, step 3 is used
+        (ckpt / "index.json").write_text("{not json")
+    (ckpt / ".step-000004.0a1b.tmp").mkdir()  # a save killed half-way
+    capsys.readouterr()
+    resumed = trainer(every_step, warm_start, tmp_path / "cut")
+    warnings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning:")]
+    assert resumed.state["step"] == (3 if damage == "broken index" else 2)
+    assert len(warnings) == 1 and ("unreadable" if damage == "broken index" else "skipping checkpoint") in warnings[0]
+    assert not (ckpt / ".step-000004.0a1b.tmp").exists()
+    assert without_timing(resumed.run()) == without_timing(full)
+
+
 def test_checkpoints_of_a_different_run_are_not_resumed(smoke_params, warm_start, tmp_path):
     trainer(smoke_params, warm_start, tmp_path).run(stop_at=2)
     changed = dataclasses.replace(smoke_params, rl=dataclasses.replace(smoke_params.rl, lr=3e-4))
