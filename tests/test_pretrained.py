@@ -83,7 +83,7 @@ def test_one_srpo_step_on_smollm2_moves_the_weights_and_parses_its_localization_
     repo = Path(__file__).resolve().parents[1]
     params = load_params([repo / "params.yaml", repo / "configs/smollm2-135m.yaml"], [
         f"model.pretrained={smollm2[0]}", "task.n_train=200", "task.n_val=4", "task.n_test=4", "task.n_ood=4",
-        "sft.steps=16", "sft.batch_size=4", "sft.eval_every=16", "rl.loc_eval_problems=0",
+        "sft.steps=16", "sft.batch_size=4", "sft.eval_every=16", "rl.loc_eval_problems=2",
         "rl.prompts_per_step=2", "rl.minibatches=1", "rl.max_draws=4"])
     prepare_data(params.task, tmp_path / "data")
     run_sft(params, tmp_path / "data", tmp_path / "sft")
