@@ -13,12 +13,12 @@ from types import SimpleNamespace
 
 import torch
 
-from resetrl.config import load_params
-from resetrl.evaluation import prompt_ids
-from resetrl.model import build_model, load_policy
-from resetrl.storage import atomic_write_json
-from resetrl.task import generate_problems
-from resetrl.tokenizer import build_char_tokenizer
+from resetrl.core.config import load_params
+from resetrl.core.model import build_model, load_policy
+from resetrl.core.storage import atomic_write_json
+from resetrl.core.tokenizer import build_char_tokenizer
+from resetrl.rollout.engine import prompt_ids
+from resetrl.tasks.procedural import generate_problems
 
 REPO = Path(__file__).resolve().parents[1]
 OUT_DIR = REPO / "results" / "benchmarks"

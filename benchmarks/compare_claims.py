@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from resetrl.storage import atomic_write_json
+from resetrl.core.storage import atomic_write_json
 
 DEFINITE = {"reproduced", "not reproduced"}
 

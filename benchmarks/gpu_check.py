@@ -19,11 +19,12 @@ from types import SimpleNamespace
 import torch
 from common import default_policy, engine_config, task_prompts, timed, write_result
 
-from resetrl.batch import pack_sequences, policy_logprobs_BT
-from resetrl.config import LoraConfig
-from resetrl.lora import add_lora
-from resetrl.model import load_policy
-from resetrl.rollout import SamplingSettings, make_engine
+from resetrl.core.config import LoraConfig
+from resetrl.core.lora import add_lora
+from resetrl.core.model import load_policy
+from resetrl.rl.batch import pack_sequences, policy_logprobs_BT
+from resetrl.rollout.engine import SamplingSettings
+from resetrl.rollout.factory import make_engine
 from resetrl.testing import save_tiny_hub_model
 
 

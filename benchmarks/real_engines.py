@@ -28,8 +28,9 @@ import torch
 import torch.nn.functional as F
 from common import engine_config, real_policy, task_prompts, timed, write_result
 
-from resetrl.model import count_parameters
-from resetrl.rollout import SamplingSettings, make_engine
+from resetrl.core.model import count_parameters
+from resetrl.rollout.engine import SamplingSettings
+from resetrl.rollout.factory import make_engine
 
 
 def matmul_limit(model, batch: int, repeats: int) -> dict:

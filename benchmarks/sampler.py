@@ -23,8 +23,8 @@ import argparse
 import torch
 from common import default_policy, task_prompts, timed, write_result
 
-from resetrl.rollout import SamplingSettings
-from resetrl.sampler import TorchEngine
+from resetrl.rollout.engine import SamplingSettings
+from resetrl.rollout.torch_engine import TorchEngine
 
 
 def main() -> None:

@@ -25,9 +25,9 @@ from pathlib import Path
 import torch
 from common import REPO, write_result
 
-import resetrl.arms as arms_module
-from resetrl.config import load_params
-from resetrl.trainer import RLTrainer
+import resetrl.rl.arms as arms_module
+from resetrl.core.config import load_params
+from resetrl.rl.trainer import RLTrainer
 
 STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ [\d:]+ \d{4})\]$")
 START = re.compile(r"^(?:local)?rule (\w+):$")

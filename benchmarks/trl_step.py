@@ -1,7 +1,7 @@
 """Benchmark: one GRPO step of this project against TRL's `GRPOTrainer`, on the real model.
 
 Both sides: the same model directory (default: the SmolLM2-135M study's seed-0 SFT warm start), the same
-procedural problems (prompt ids from `resetrl.evaluation.prompt_ids`; TRL tokenizes the same text to
+procedural problems (prompt ids from `resetrl.rl.evaluation.prompt_ids`; TRL tokenizes the same text to
 the same ids, checked), group size, completion budget (max_thoughts x max_thought_tokens), lr,
 minibatches per step, clip and dual clip, temperature / top-p, fp32 on the CPU. The project runs
 `RLTrainer.train_step` (torch engine with thought stop rules, then `update`); TRL runs `steps x
@@ -33,13 +33,13 @@ from datasets import Dataset
 from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer
 
-from resetrl.batch import pack_sequences, policy_logprobs_BT
-from resetrl.data import prepare_data
-from resetrl.evaluation import prompt_ids
-from resetrl.losses import policy_loss
-from resetrl.model import load_policy
-from resetrl.task import reward
-from resetrl.trainer import RLTrainer
+from resetrl.core.model import load_policy
+from resetrl.rl.batch import pack_sequences, policy_logprobs_BT
+from resetrl.rl.losses import policy_loss
+from resetrl.rl.trainer import RLTrainer
+from resetrl.rollout.engine import prompt_ids
+from resetrl.tasks.procedural import reward
+from resetrl.tasks.splits import prepare_data
 
 
 def project_steps(params, model_dir: Path, work: Path, steps: int) -> tuple[list[dict], list, RLTrainer]:

@@ -15,7 +15,8 @@ import time
 import torch
 from common import default_policy, engine_config, task_prompts, timed, write_result
 
-from resetrl.rollout import SamplingSettings, make_engine
+from resetrl.rollout.engine import SamplingSettings
+from resetrl.rollout.factory import make_engine
 
 
 def main() -> None:

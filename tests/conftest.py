@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from resetrl.config import ModelConfig, load_params
-from resetrl.model import build_model
-from resetrl.tokenizer import build_char_tokenizer
+from resetrl.core.config import ModelConfig, load_params
+from resetrl.core.model import build_model
+from resetrl.core.tokenizer import build_char_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -52,7 +52,7 @@ def tiny_model(tokenizer):
 
 @pytest.fixture(scope="session")
 def model_card():
-    from resetrl.model_card import ModelCard
+    from resetrl.core.model_card import ModelCard
 
     return ModelCard("test policy", {"arm": "grpo", "seed": 3, "params digest": "0123abcd"}, max_new_tokens=48)
 
@@ -60,8 +60,8 @@ def model_card():
 @pytest.fixture(scope="session")
 def warm_start(tmp_path_factory, smoke_params):
     """Smoke data and a briefly SFT-trained tiny policy that already emits thought delimiters."""
-    from resetrl.data import prepare_data
-    from resetrl.warmstart import run_sft
+    from resetrl.rl.warmstart import run_sft
+    from resetrl.tasks.splits import prepare_data
 
     root = tmp_path_factory.mktemp("warm")
     prepare_data(smoke_params.task, root / "data")
@@ -73,10 +73,10 @@ def warm_start(tmp_path_factory, smoke_params):
 def greedy_answers(warm_start, smoke_params):
     """(prompt, response text) of the warm start's greedy chains that end in an answer, as the
     project's own evaluation decodes them: what an outside engine must reproduce."""
-    from resetrl.data import load_split
-    from resetrl.evaluation import prompt_ids
-    from resetrl.model import load_policy
-    from resetrl.rollout import SamplingSettings, make_engine
+    from resetrl.core.model import load_policy
+    from resetrl.rollout.engine import SamplingSettings, prompt_ids
+    from resetrl.rollout.factory import make_engine
+    from resetrl.tasks.splits import load_split
 
     model, tokenizer = load_policy(warm_start / "sft/model")
     problems = load_split(warm_start / "data", "val")

@@ -3,7 +3,8 @@ and the generated table formats (the claims: tests/test_claims.py)."""
 
 import pytest
 
-from resetrl.analysis import (
+from resetrl.analysis.report import csv_table, latex_table, markdown_table, study_wall_time, table_rows
+from resetrl.analysis.summaries import (
     Run,
     clean_vs_erroneous,
     final_table,
@@ -12,7 +13,6 @@ from resetrl.analysis import (
     speedups,
     suffix_correction,
 )
-from resetrl.report import csv_table, latex_table, markdown_table, study_wall_time, table_rows
 
 
 def history(vals: list[float], tokens_per_step: float = 100.0) -> list[dict]:
@@ -108,7 +108,7 @@ def test_wall_time_is_measured_by_a_full_run_and_kept_through_partial_reruns(tmp
 
 
 def test_speedup_text_tells_never_from_at_the_start():
-    from resetrl.plots import speedup_text
+    from resetrl.analysis.curves import speedup_text
 
     assert speedup_text(None, None) == "never"
     assert speedup_text(0.0, None) == "at start"  # at the target from step 0: no ratio
@@ -116,7 +116,7 @@ def test_speedup_text_tells_never_from_at_the_start():
 
 
 def test_each_arm_keeps_one_colour_in_every_figure():
-    from resetrl.plots import ARM_COLORS, arm_color
+    from resetrl.analysis.curves import ARM_COLORS, arm_color
 
     assert arm_color("grpo") == ARM_COLORS["grpo"] and arm_color("srpo") != arm_color("rrpo")
     # an arm outside the fixed palette: the same colour on every call and in every process
@@ -125,7 +125,7 @@ def test_each_arm_keeps_one_colour_in_every_figure():
 
 
 def test_smoothing_keeps_a_flat_curve_and_spreads_a_spike():
-    from resetrl.plots import smooth
+    from resetrl.analysis.curves import smooth
 
     assert smooth([2.0] * 7).tolist() == [2.0] * 7
     spread = smooth([0, 0, 0, 5, 0, 0, 0])

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from resetrl.data import load_split, prepare_data
-from resetrl.storage import DataError
+from resetrl.core.storage import DataError
+from resetrl.tasks.splits import load_split, prepare_data
 
 
 def run_stage(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([sys.executable, "-m", f"resetrl.{module}", *args], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-m", f"resetrl.stages.{module}", *args], cwd=cwd, env=env,
                           capture_output=True, text=True)
 
 
@@ -27,7 +27,7 @@ def bad_overlay(tmp_path) -> Path:
 
 def test_unknown_params_key_names_file_line_and_key_before_any_compute(repo_root, tmp_path, bad_overlay):
     out = tmp_path / "data"
-    proc = run_stage("data", "--params", str(repo_root / "params.yaml"), "--params", str(bad_overlay),
+    proc = run_stage("prepare_data", "--params", str(repo_root / "params.yaml"), "--params", str(bad_overlay),
                      "--out", str(out), cwd=tmp_path)
     assert proc.returncode == 2
     assert f"{bad_overlay}:3: rl.lrr" in proc.stderr
@@ -38,7 +38,7 @@ def test_unknown_params_key_names_file_line_and_key_before_any_compute(repo_root
 def test_out_of_range_value_is_rejected(repo_root, tmp_path):
     overlay = tmp_path / "range.yaml"
     overlay.write_text("rollout:\n  temperature: -0.5\n")
-    proc = run_stage("data", "--params", str(repo_root / "params.yaml"), "--params", str(overlay),
+    proc = run_stage("prepare_data", "--params", str(repo_root / "params.yaml"), "--params", str(overlay),
                      "--out", str(tmp_path / "d"), cwd=tmp_path)
     assert proc.returncode == 2
     assert f"{overlay}:2: rollout.temperature" in proc.stderr
@@ -99,17 +99,17 @@ def test_a_problem_space_too_small_names_the_key_in_one_line(repo_root, tmp_path
     overlay = tmp_path / "tiny.yaml"  # one-step additions of 1: a handful of distinct problems
     overlay.write_text("task: {min_steps: 1, max_steps: 1, start_max: 10, addend_max: 1, value_max: 20,\n"
                        "       op_weights: {'+': 1, '-': 0, '*': 0}, final_op_weights: null, n_val: 50}\n")
-    proc = run_stage("data", "--params", str(repo_root / "params.yaml"), "--params", str(overlay),
+    proc = run_stage("prepare_data", "--params", str(repo_root / "params.yaml"), "--params", str(overlay),
                      "--out", str(tmp_path / "d"), cwd=tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.startswith("error: task.n_val (50): only ") and "lower task.n_val" in proc.stderr
 
 
-@pytest.mark.parametrize("stage, out_flag", [("data", "--out"), ("evaluate", "--out"), ("train", "--out")])
+@pytest.mark.parametrize("stage, out_flag", [("prepare_data", "--out"), ("evaluate", "--out"), ("train", "--out")])
 def test_an_unwritable_output_fails_in_one_line_before_any_compute(repo_root, tmp_path, stage, out_flag):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a directory\n")
-    extra = {"data": [], "evaluate": ["--model", "missing"], "train": ["--method", "grpo", "--seed", "0"]}[stage]
+    extra = {"prepare_data": [], "evaluate": ["--model", "missing"], "train": ["--method", "grpo", "--seed", "0"]}[stage]
     proc = run_stage(stage, "--params", str(repo_root / "params.yaml"), *extra, out_flag, str(blocker / "out.json"),
                      cwd=tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
@@ -117,7 +117,7 @@ def test_an_unwritable_output_fails_in_one_line_before_any_compute(repo_root, tm
 
 
 def test_a_full_disk_names_the_file(tmp_path, monkeypatch):
-    from resetrl import storage
+    from resetrl.core import storage
 
     def no_space(fd):
         raise OSError(28, "No space left on device")

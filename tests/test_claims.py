@@ -6,9 +6,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from resetrl.analysis import Run
-from resetrl.claims import all_claims, arm_roles, auc_budget
-from resetrl.report import claims_section, plain_words
+from resetrl.analysis.claims import all_claims, arm_roles, auc_budget
+from resetrl.analysis.report import claims_section, plain_words
+from resetrl.analysis.summaries import Run
 
 ARMS = {"grpo": SimpleNamespace(selector="none", loss="clip_token_mean", parent_in_base=False),
         "grpo_pgseq": SimpleNamespace(selector="none", loss="pg_seq_mean", parent_in_base=False),

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from resetrl.stages import STAGES
+from resetrl.stages import STAGES, stage_module
 
-COMMANDS = sorted({module for module, _ in STAGES.values()} | {"status", "tabular"})
+COMMANDS = sorted({stage_module(s) for s in STAGES} | {"resetrl.status", "resetrl.analysis.tabular"})
 
 
 def undocumented_flags(help_text: str) -> list[str]:
@@ -34,7 +34,7 @@ def test_undocumented_flags_are_found():
 @pytest.mark.parametrize("command", COMMANDS)
 def test_help_is_instant_and_complete(command):
     probe = (f"import sys; sys.argv = ['{command}', '--help']; import runpy\n"
-             f"try: runpy.run_module('resetrl.{command}', run_name='__main__')\n"
+             f"try: runpy.run_module('{command}', run_name='__main__')\n"
              "except SystemExit: pass\n"
              "assert 'torch' not in sys.modules, 'torch loaded before the arguments were parsed'")
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)

@@ -9,17 +9,18 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from resetrl.batch import pack_sequences, policy_logprobs_BT
-from resetrl.config import LoraConfig, ParamsError, load_params
-from resetrl.localization import INSTRUCTION, localization_prompt_ids
-from resetrl.lora import add_lora, is_lora, merged_model, merged_named_weights
-from resetrl.losses import micro_batch_share, policy_loss
-from resetrl.model import POINTER, initial_policy, load_policy, save_pointer, save_policy
-from resetrl.rollout import SamplingSettings, make_engine
-from resetrl.sources import THOUGHT_PROMPT
-from resetrl.task import THOUGHT_END
+from resetrl.core.config import LoraConfig, ParamsError, load_params
+from resetrl.core.lora import add_lora, is_lora, merged_model, merged_named_weights
+from resetrl.core.model import POINTER, initial_policy, load_policy, save_pointer, save_policy
+from resetrl.core.tokenizer import ThoughtDelimiter
+from resetrl.rl.batch import pack_sequences, policy_logprobs_BT
+from resetrl.rl.localization import INSTRUCTION, localization_prompt_ids
+from resetrl.rl.losses import micro_batch_share, policy_loss
+from resetrl.rollout.engine import SamplingSettings
+from resetrl.rollout.factory import make_engine
+from resetrl.tasks.procedural import THOUGHT_END
+from resetrl.tasks.sources import THOUGHT_PROMPT
 from resetrl.testing import ANSWER, save_tiny_hub_model
-from resetrl.tokenizer import ThoughtDelimiter
 
 
 @pytest.fixture(scope="module")
@@ -186,10 +187,10 @@ def error_of(*paths) -> str:
 def test_real_data_pipeline_end_to_end(hub_dir, repo_root, tmp_path):
     """reasoning-gym problems, two benchmark files, a pretrained model by path, no SFT, LoRA, SRPO
     with the verifier pool: every stage's Python entry point, in order."""
-    from resetrl.data import load_split, prepare_data
-    from resetrl.evaluation import evaluate_checkpoint
-    from resetrl.trainer import RLTrainer
-    from resetrl.warmstart import run_sft
+    from resetrl.rl.evaluation import evaluate_checkpoint
+    from resetrl.rl.trainer import RLTrainer
+    from resetrl.rl.warmstart import run_sft
+    from resetrl.tasks.splits import load_split, prepare_data
 
     for name, answer in (("bench_a", "12"), ("bench_b", "7")):
         rows = [{"problem": f"What is {answer}?", "answer": answer, "id": i} for i in range(3)]

@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 import yaml
 
-from resetrl.config import (
+from resetrl.core.config import (
     ArmConfig,
     Params,
     ParamsError,
@@ -409,7 +409,7 @@ def test_merge_of_invalid_params_writes_nothing(tmp_path: Path, capsys: pytest.C
 
 def run_cli(*argv: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
-    command = [sys.executable, "-m", "resetrl.config", *argv]
+    command = [sys.executable, "-m", "resetrl.core.config", *argv]
     return subprocess.run(command, capture_output=True, text=True, env=env, check=False)
 
 

@@ -3,7 +3,15 @@
 import numpy as np
 import pytest
 
-from resetrl.cpi import ThoughtTree, caro_samples, cpi_improvement, loglog_slope, measure, rr_samples, samples_needed
+from resetrl.analysis.cpi import (
+    ThoughtTree,
+    caro_samples,
+    cpi_improvement,
+    loglog_slope,
+    measure,
+    rr_samples,
+    samples_needed,
+)
 
 
 def test_both_estimators_are_unbiased_for_their_advantage():

@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from resetrl.localization import (
+from resetrl.core.tokenizer import build_char_tokenizer
+from resetrl.rl.localization import (
     INSTRUCTION,
     heldout_failed_chains,
     localization_example,
@@ -13,8 +14,7 @@ from resetrl.localization import (
     localization_text,
     parse_localized_step,
 )
-from resetrl.task import THOUGHT_END, Problem, check_chain, generate_problems, split_thoughts
-from resetrl.tokenizer import build_char_tokenizer
+from resetrl.tasks.procedural import THOUGHT_END, Problem, check_chain, generate_problems, split_thoughts
 
 EXAMPLE = Problem(id="ex", start=37, ops=(("+", 48), ("*", 3), ("-", 19)), answer=236)
 THOUGHTS = ["37+48=85", "85*3=265", "265-19=246 \\boxed{246}"]

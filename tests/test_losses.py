@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from resetrl.losses import (
+from resetrl.rl.losses import (
     gradient_signal_B,
     group_zscore_G,
     grpo_advantages_G,

@@ -137,7 +137,7 @@ def test_dvc_reproduces_the_smoke_study(repo_root, tmp_path):
     root = clone(repo_root, tmp_path)
     run(["git", "init", "-q"], root)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init", "--allow-empty"], root)
-    merge = [sys.executable, "-m", "resetrl.config", "merge", "params.yaml", "configs/smoke.yaml"]
+    merge = [sys.executable, "-m", "resetrl.core.config", "merge", "params.yaml", "configs/smoke.yaml"]
     run([*merge, "-o", "params.yaml"], root)
     run(["git", "add", "-A"], root)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "smoke params"], root)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from resetrl.pretrained import PACKAGED, RECORD, convert_gguf, packaged_gguf
-from resetrl.storage import DataError
+from resetrl.core.pretrained import PACKAGED, RECORD, convert_gguf, packaged_gguf
+from resetrl.core.storage import DataError
 
 
 def test_unknown_or_missing_packaged_models_are_named(monkeypatch):
@@ -38,8 +38,8 @@ def smollm2(tmp_path_factory):
 @pytest.mark.slow
 @needs_smollm2
 def test_smollm2_converts_and_loads_as_a_policy(smollm2, tmp_path):
-    from resetrl.model import load_policy, save_policy
-    from resetrl.model_card import ModelCard
+    from resetrl.core.model import load_policy, save_policy
+    from resetrl.core.model_card import ModelCard
 
     out, record = smollm2
     assert record["architecture"] == "LlamaForCausalLM" and record["parameters"] == 134_515_008
@@ -75,10 +75,10 @@ def test_one_srpo_step_on_smollm2_moves_the_weights_and_parses_its_localization_
     answers them with a re-solved step, so they fall back to e = 1: counted, not hidden)."""
     import torch
 
-    from resetrl.config import load_params
-    from resetrl.data import prepare_data
-    from resetrl.trainer import RLTrainer
-    from resetrl.warmstart import run_sft
+    from resetrl.core.config import load_params
+    from resetrl.rl.trainer import RLTrainer
+    from resetrl.rl.warmstart import run_sft
+    from resetrl.tasks.splits import prepare_data
 
     repo = Path(__file__).resolve().parents[1]
     params = load_params([repo / "params.yaml", repo / "configs/smollm2-135m.yaml"], [

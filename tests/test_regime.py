@@ -2,10 +2,10 @@ import random
 
 import pytest
 
-from resetrl.config import load_params
-from resetrl.rollout import RolloutEngine
-from resetrl.task import Problem, check_chain, corrupt_chain
-from resetrl.task_probe import first_error_positions, group_signal, measure, reach_probability, step_error_rates
+from resetrl.core.config import load_params
+from resetrl.rl.probe import first_error_positions, group_signal, measure, reach_probability, step_error_rates
+from resetrl.rollout.engine import RolloutEngine
+from resetrl.tasks.procedural import Problem, check_chain, corrupt_chain
 
 PROBLEM = Problem("p", 13, (("+", 3), ("*", 2), ("-", 13)), 19)
 
@@ -104,7 +104,7 @@ def measured_seed(fresh: float, suffix: float, p: float) -> dict:
 
 
 def test_task_section_reports_seed_means_and_pooled_step_rates():
-    from resetrl.report import task_section, task_summary
+    from resetrl.analysis.report import task_section, task_summary
 
     measured = [measured_seed(0.2, 0.5, 0.6), measured_seed(0.4, 0.5, 0.8)]
     assert task_summary(measured)["p_reach"] == pytest.approx(0.7)
@@ -116,7 +116,7 @@ def test_task_section_reports_seed_means_and_pooled_step_rates():
 
 
 def test_regime_table_shows_gains_with_intervals():
-    from resetrl.regimes import regime_table
+    from resetrl.analysis.regimes import regime_table
 
     gain = {"estimate": 0.03, "ci_low": 0.01, "ci_high": 0.05, "verdict": "reproduced", "mde": 0.02}
     settings = {"long": {"chain_length": [8, 10], "task": {

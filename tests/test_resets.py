@@ -8,8 +8,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from resetrl.arms import ResetArm
-from resetrl.resets import (
+from resetrl.rl.arms import ResetArm
+from resetrl.rl.resets import (
     OracleSelector,
     RandomSelector,
     clamp_step,
@@ -17,8 +17,8 @@ from resetrl.resets import (
     make_resets,
     thought_texts,
 )
-from resetrl.rollout import Chain, RolloutEngine, SamplingSettings
-from resetrl.task import THOUGHT_END, Problem, check_chain, corrupt_chain
+from resetrl.rollout.engine import Chain, RolloutEngine, SamplingSettings
+from resetrl.tasks.procedural import THOUGHT_END, Problem, check_chain, corrupt_chain
 
 PROBLEM = Problem("p", 13, (("*", 3), ("*", 2), ("-", 13), ("-", 3)), 62)
 SETTINGS = SamplingSettings(0.7, 0.95, 8, 32, 16)

@@ -10,14 +10,15 @@ import importlib.util
 import pytest
 import torch
 
-import resetrl.sampler as sampler
-from resetrl.batch import pack_sequences, policy_logprobs_BT
-from resetrl.model import load_policy
-from resetrl.rollout import SamplingSettings, make_engine
-from resetrl.sampler import TorchEngine
-from resetrl.task import BOXED, THOUGHT_END
-from resetrl.tokenizer import ThoughtDelimiter
-from resetrl.vllm_engine import _ChainState
+import resetrl.rollout.torch_engine as sampler
+from resetrl.core.model import load_policy
+from resetrl.core.tokenizer import ThoughtDelimiter
+from resetrl.rl.batch import pack_sequences, policy_logprobs_BT
+from resetrl.rollout.engine import SamplingSettings
+from resetrl.rollout.factory import make_engine
+from resetrl.rollout.torch_engine import TorchEngine
+from resetrl.rollout.vllm_engine import _ChainState
+from resetrl.tasks.procedural import BOXED, THOUGHT_END
 
 HAS_VLLM = importlib.util.find_spec("vllm") is not None
 needs_vllm = pytest.mark.skipif(not HAS_VLLM, reason="vLLM is not installed here (its tests run in CI's vLLM "
@@ -176,7 +177,7 @@ def test_vllm_and_torch_engines_agree_greedily(engines, policy):
 def test_a_checkpoint_loaded_by_vllm_gives_the_projects_greedy_answers(warm_start, greedy_answers):
     """vLLM loading a checkpoint as a user would: its generation_config, default decoding (special
     tokens skipped), no project stop rule, only float32 asked for, as the model card says."""
-    from resetrl.vllm_engine import import_vllm
+    from resetrl.rollout.vllm_engine import import_vllm
 
     LLM, _ = import_vllm()
     llm = LLM(model=str(warm_start / "sft/model"), dtype="float32", enforce_eager=True, gpu_memory_utilization=0.3)
@@ -338,7 +339,7 @@ class _Tokens:
 
 
 def test_vllm_rounds_apply_the_same_stop_rules(tokenizer):
-    from resetrl.rollout import Chain
+    from resetrl.rollout.engine import Chain
 
     engine, s = _Tokens(tokenizer), settings(max_thoughts=3, max_thought_tokens=8)
     ids = lambda text: tokenizer.encode(text, add_special_tokens=False)  # noqa: E731

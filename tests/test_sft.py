@@ -5,11 +5,11 @@ import random
 import pytest
 import torch
 
-from resetrl.batch import pack_sequences, policy_logprobs_BT
-from resetrl.localization import localization_example
-from resetrl.losses import masked_mean
-from resetrl.task import Problem
-from resetrl.warmstart import lr_at, mixed_sft_loss
+from resetrl.rl.batch import pack_sequences, policy_logprobs_BT
+from resetrl.rl.localization import localization_example
+from resetrl.rl.losses import masked_mean
+from resetrl.rl.warmstart import lr_at, mixed_sft_loss
+from resetrl.tasks.procedural import Problem
 
 PROBLEMS = [Problem("a", 13, (("*", 3), ("-", 4)), 35), Problem("b", 20, (("+", 7), ("*", 2), ("-", 5)), 49)]
 

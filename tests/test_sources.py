@@ -6,7 +6,9 @@ import types
 
 import pytest
 
-from resetrl.sources import (
+from resetrl.core.storage import write_jsonl
+from resetrl.tasks.procedural import THOUGHT_END, generate_problems
+from resetrl.tasks.sources import (
     THOUGHT_PROMPT,
     TextProblem,
     boxed_answer_ok,
@@ -17,8 +19,6 @@ from resetrl.sources import (
     read_rows,
     reasoning_gym_problems,
 )
-from resetrl.storage import write_jsonl
-from resetrl.task import THOUGHT_END, generate_problems
 
 # ---------------------------------------------------------------------------------------------
 # The answer filter

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from resetrl.stats import (
+from resetrl.analysis.stats import (
     area_under_curve,
     boundary_distance_se,
     first_reach,

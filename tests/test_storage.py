@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from resetrl.storage import (
+from resetrl.core.storage import (
     DataError,
     atomic_dir,
     atomic_write_json,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from resetrl.tabular import Regime, Schedule, first_failure, groups_for, reinforce_grad, simulate
+from resetrl.analysis.tabular import Regime, Schedule, first_failure, groups_for, reinforce_grad, simulate
 
 SURE = 50.0  # a logit that makes a step certain
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from resetrl.storage import DataError, read_jsonl, write_jsonl
-from resetrl.task import (
+from resetrl.core.storage import DataError, read_jsonl, write_jsonl
+from resetrl.tasks.procedural import (
     FORMS,
     THOUGHT_END,
     Problem,

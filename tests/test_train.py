@@ -6,8 +6,8 @@ import json
 import pytest
 import torch
 
-from resetrl.model import load_policy
-from resetrl.trainer import RLTrainer
+from resetrl.core.model import load_policy
+from resetrl.rl.trainer import RLTrainer
 
 
 def trainer(params, warm_start, out, seed=0, method="grpo"):

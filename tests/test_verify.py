@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from resetrl.verify import Verdict, VerifierPool, check_item
+from resetrl.tasks.verify import Verdict, VerifierPool, check_item
 
 # The verifiers score math answers (math-verify) and reasoning-gym items: the cluster stack
 # (requirements-cluster.txt), which the lean default install lacks.

@@ -12,7 +12,7 @@ import json
 import time
 from pathlib import Path
 
-from resetrl.config import add_params_argument, params_from_args
+from resetrl.core.config import add_params_argument, params_from_args
 
 
 def live_summary(run_dir: Path) -> dict | None:

@@ -1,5 +1,5 @@
 # The study's tables, analysis figures and the generated results page, from every run's outputs.
-from resetrl.figures import CAPTIONS, FIGURES
+from resetrl.analysis.figures import CAPTIONS, FIGURES
 
 ANALYSIS_FIGURES = list(FIGURES)
 
@@ -35,7 +35,7 @@ rule analyze:
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.report {PARAMS_ARGS} --results {params.root} --out {output.page} > {log} 2>&1"
+        "python -m resetrl.stages.analyze {PARAMS_ARGS} --results {params.root} --out {output.page} > {log} 2>&1"
 
 
 # The layout and loss ablations next to SRPO, in one table (opt-in: `snakemake --cores all ablations`).
@@ -55,4 +55,4 @@ rule ablation_table:
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.report {PARAMS_ARGS} --results {params.root} --ablations > {log} 2>&1"
+        "python -m resetrl.stages.analyze {PARAMS_ARGS} --results {params.root} --ablations > {log} 2>&1"

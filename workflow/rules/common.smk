@@ -3,7 +3,7 @@ import os
 import shlex
 import sys
 
-from resetrl.config import ParamsError, config_overrides, load_params, params_to_dict, regime_files, results_root, select
+from resetrl.core.config import ParamsError, config_overrides, load_params, params_to_dict, regime_files, results_root, select
 from resetrl.stages import stage_code, stage_params
 
 # Params: params.yaml, then overlays (--configfile FILE ...), then `--config section='{key: value}'`

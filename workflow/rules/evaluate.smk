@@ -18,7 +18,7 @@ rule evaluate:
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.evaluate {PARAMS_ARGS} --model {input.model} --data {input.data}"
+        "python -m resetrl.stages.evaluate {PARAMS_ARGS} --model {input.model} --data {input.data}"
         " --seed {wildcards.seed} --out {output.metrics}"
         " --outcomes {output.outcomes} > {log} 2>&1"
 
@@ -42,13 +42,13 @@ rule evaluate_sft:
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.evaluate {PARAMS_ARGS} --model {input.model} --data {input.data}"
+        "python -m resetrl.stages.evaluate {PARAMS_ARGS} --model {input.model} --data {input.data}"
         " --seed {wildcards.seed} --out {output.metrics}"
         " --outcomes {output.outcomes} > {log} 2>&1"
 
 
 # How the task looks to each warm start: per-step error rates, where first errors fall, p, and how
-# improvable the reset state is (`resetrl.regime`); the results page reports them.
+# improvable the reset state is (`resetrl.stages.task_regime`); the results page reports them.
 rule task_regime:
     input:
         data=at("data"),
@@ -66,5 +66,5 @@ rule task_regime:
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.regime {PARAMS_ARGS} --model {input.model} --data {input.data}"
+        "python -m resetrl.stages.task_regime {PARAMS_ARGS} --model {input.model} --data {input.data}"
         " --seed {wildcards.seed} --out {output} > {log} 2>&1"

@@ -17,5 +17,5 @@ rule plot_learning_curves:
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.plots {PARAMS_ARGS} --runs {params.root}/runs"
+        "python -m resetrl.stages.plot_learning_curves {PARAMS_ARGS} --runs {params.root}/runs"
         " --out {params.root}/plots/learning_curve > {log} 2>&1"

@@ -28,7 +28,7 @@ rule regime_data:
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.data {REGIME_ARGS}{wildcards.regime}.yaml --out {output.data} > {log} 2>&1"
+        "python -m resetrl.stages.prepare_data {REGIME_ARGS}{wildcards.regime}.yaml --out {output.data} > {log} 2>&1"
 
 
 rule regime_sft:
@@ -47,7 +47,7 @@ rule regime_sft:
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.sft {REGIME_ARGS}{wildcards.regime}.yaml --data {input.data} --seed {wildcards.seed}"
+        "python -m resetrl.stages.sft {REGIME_ARGS}{wildcards.regime}.yaml --data {input.data} --seed {wildcards.seed}"
         " --out {params.out} --threads {threads} > {log} 2>&1"
 
 
@@ -66,7 +66,7 @@ rule regime_task:
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.regime {REGIME_ARGS}{wildcards.regime}.yaml --model {input.model} --data {input.data}"
+        "python -m resetrl.stages.task_regime {REGIME_ARGS}{wildcards.regime}.yaml --model {input.model} --data {input.data}"
         " --seed {wildcards.seed} --out {output} > {log} 2>&1"
 
 
@@ -89,7 +89,7 @@ rule regime_train:
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.train {REGIME_ARGS}{wildcards.regime}.yaml --method {wildcards.method} --seed {wildcards.seed}"
+        "python -m resetrl.stages.train {REGIME_ARGS}{wildcards.regime}.yaml --method {wildcards.method} --seed {wildcards.seed}"
         " --init {input.init} --data {input.data} --out {params.out} > {log} 2>&1"
 
 
@@ -112,5 +112,5 @@ rule regime_map:
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.regimes {PARAMS_ARGS} --results {params.root} --out {output.summary}"
+        "python -m resetrl.stages.regime_map {PARAMS_ARGS} --results {params.root} --out {output.summary}"
         " --table {output.table} --plot {params.root}/plots/regime_map > {log} 2>&1"

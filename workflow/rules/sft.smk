@@ -20,5 +20,5 @@ rule sft:
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.sft {PARAMS_ARGS} --data {input.data} --seed {wildcards.seed}"
+        "python -m resetrl.stages.sft {PARAMS_ARGS} --data {input.data} --seed {wildcards.seed}"
         " --out {params.root}/sft/seed{wildcards.seed} --threads {threads} > {log} 2>&1"

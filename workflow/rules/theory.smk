@@ -16,4 +16,4 @@ rule cpi_theory:
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.theory {PARAMS_ARGS} --out {output.json} --plot {params.root}/plots/cpi_theory > {log} 2>&1"
+        "python -m resetrl.stages.cpi_theory {PARAMS_ARGS} --out {output.json} --plot {params.root}/plots/cpi_theory > {log} 2>&1"

@@ -22,6 +22,6 @@ rule train:
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.train {PARAMS_ARGS} --method {wildcards.method} --seed {wildcards.seed}"
+        "python -m resetrl.stages.train {PARAMS_ARGS} --method {wildcards.method} --seed {wildcards.seed}"
         " --init {input.init} --data {input.data} --out {params.root}/runs/{wildcards.method}/seed{wildcards.seed}"
         " > {log} 2>&1"

@@ -1,0 +1,148 @@
+"""The study's analysis figures, drawn from `resetrl.analysis.summaries` summaries in the shared paper-column
+style (PNG + PDF each). Captions live with them so the Snakemake report and the results page say
+the same thing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: stages run on servers and in CI
+import matplotlib.pyplot as plt  # noqa: E402
+
+from resetrl.analysis.claims import SELECTOR_ROLES  # noqa: E402
+from resetrl.analysis.curves import STYLE, arm_color, save_figure, smooth  # noqa: E402
+from resetrl.analysis.summaries import DEVIATION_BUCKETS  # noqa: E402
+
+CAPTIONS = {
+    "learning_curve": "Change of validation greedy pass@1 from each seed's warm start (every arm of a seed starts "
+                      "from the same one) vs RL step and vs cumulative generated tokens, mean ± SE over seeds; the "
+                      "dotted line is the warm start.",
+    "reset_positions": "Where resets happen: histogram of the relative reset position e/n (n = thoughts of the "
+                       "failed parent) for random (RRPO), self-localized (SRPO) and oracle resets, all steps and "
+                       "seeds pooled.",
+    "localization": "Localization deviation, reset step minus the step checker's first error (0 = exact, < 0 = "
+                    "reset before the error: clean prefix), over the first and the last 10% of RL steps.",
+    "suffix_correction": "Share of correct suffixes by localization deviation, with Wilson 95% intervals "
+                         "(suffixes pooled over steps and seeds).",
+    "clean_vs_erroneous": "Suffix-group pass@k (at least one correct suffix) from clean vs erroneous prefixes, "
+                          "with Wilson 95% intervals.",
+    "grad_signal": "Reset / base gradient-signal ratio per RL step (mean over seeds; faint: each step, solid: "
+                   "5-step moving average); 1 = no more signal than a fresh group.",
+    "cpi_theory": "CPI with random resets (RR) vs an improvability oracle (CARO) on a tabular thought tree: samples "
+                  "per iteration and improvement per iteration against p, next to the theorem's slopes (-2, -1).",
+}
+
+
+def _labels(summary: dict, methods: list[str]) -> list[str]:
+    """Arm names, with the reset selector where the name does not already say it."""
+    selectors = summary["selectors"]
+    return [m if m == SELECTOR_ROLES[selectors[m]] else f"{m} ({selectors[m]})" for m in methods]
+
+
+def reset_positions(summary: dict, out: Path) -> None:
+    data = summary["reset_positions"]
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots()
+        width = 1.0 / max(len(next(iter(data.values()))["hist"]), 1) if data else 1.0
+        for i, (m, label) in enumerate(zip(data, _labels(summary, list(data)))):
+            hist, n = data[m]["hist"], data[m]["n"]
+            if not n:  # no failed parent was found (a short run on an easy task)
+                ax.bar([], [], label=f"{label}, no resets", color=arm_color(m))
+                continue
+            # Side-by-side bars within each e/n bin: a histogram, not a curve through bin centres.
+            lefts = [k / len(hist) + width * i / len(data) for k in range(len(hist))]
+            ax.bar(lefts, [h / n for h in hist], width=width / len(data), align="edge", color=arm_color(m),
+                   label=f"{label}, mean {data[m]['fractions_mean']:.2f}")
+        ax.set_xlim(0.0, 1.0)
+        ax.set_xlabel("reset position e / n")
+        ax.set_ylabel("share of resets")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+        save_figure(fig, out)
+
+
+def localization(summary: dict, out: Path) -> None:
+    data = {m: v for m, v in summary["localization"].items() if summary["selectors"][m] != "oracle"}
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, max(len(data), 1), sharey=True, squeeze=False)
+        for ax, (m, label) in zip(axes[0], zip(data, _labels(summary, list(data)))):
+            for offset, edge in ((-0.2, "start"), (0.2, "end")):
+                d = data[m][edge]
+                xs = [int(k) for k in d["deviations"]]
+                ys = [v / max(d["n"], 1) for v in d["deviations"].values()]
+                ax.bar([x + offset for x in xs], ys, width=0.4, color=arm_color(m),
+                       alpha=0.45 if edge == "start" else 1.0,
+                       label=f"{edge}: exact {_pct(d['exact_rate'])}, clean {_pct(d['clean_rate'])}")
+            ax.set_title(label)
+            ax.set_xlabel("reset step - first error")
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)  # below: bars stay visible
+        axes[0][0].set_ylabel("share of resets")
+        save_figure(fig, out)
+
+
+def suffix_correction(summary: dict, out: Path) -> None:
+    data = summary["suffix_correction"]
+    labels = [b[2] for b in DEVIATION_BUCKETS]
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots()
+        width = 0.8 / max(len(data), 1)
+        for i, (m, label) in enumerate(zip(data, _labels(summary, list(data)))):
+            xs, ys, errs = [], [], [[], []]
+            for j, b in enumerate(labels):
+                r = data[m][b]
+                if r["rate"] is not None:
+                    xs.append(j + (i - (len(data) - 1) / 2) * width)
+                    ys.append(r["rate"])
+                    errs[0].append(r["rate"] - r["ci"][0])
+                    errs[1].append(r["ci"][1] - r["rate"])
+            ax.bar(xs, ys, width=width, yerr=errs, capsize=2, label=label, color=arm_color(m))
+        ax.set_xticks(range(len(labels)), labels)
+        ax.set_xlabel("reset step - first error")
+        ax.set_ylabel("correct suffixes")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+        save_figure(fig, out)
+
+
+def clean_vs_erroneous(summary: dict, out: Path) -> None:
+    data = summary["clean_vs_erroneous"]
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots()
+        for i, kind in enumerate(("clean", "erroneous")):
+            xs, ys, errs = [], [], [[], []]
+            for j, m in enumerate(data):
+                r = data[m][kind]["group_pass"]
+                if r["rate"] is not None:
+                    xs.append(j + (i - 0.5) * 0.4)
+                    ys.append(r["rate"])
+                    errs[0].append(r["rate"] - r["ci"][0])
+                    errs[1].append(r["ci"][1] - r["rate"])
+            ax.bar(xs, ys, width=0.4, yerr=errs, capsize=2, label=f"{kind} prefix")
+        ax.set_xticks(range(len(data)), _labels(summary, list(data)))
+        ax.set_ylabel("suffix group solved (pass@k)")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+        save_figure(fig, out)
+
+
+def grad_signal(summary: dict, out: Path) -> None:
+    data = {m: v for m, v in summary["grad_signal"].items() if v}
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots()
+        for m, label in zip(data, _labels(summary, list(data))):
+            g = data[m]
+            ax.plot(g["steps"], g["mean_per_step"], color=arm_color(m), alpha=0.25, linewidth=0.6)  # raw, per step
+            ax.plot(g["steps"], smooth(g["mean_per_step"]), color=arm_color(m),
+                    label=f"{label}, run mean {g['run_means']['mean']:.2f} (5-step average)")
+        ax.axhline(1.0, color="gray", linestyle=":")
+        ax.set_xlabel("RL step")
+        ax.set_ylabel("gradient signal, reset / base")
+        ax.legend()
+        save_figure(fig, out)
+
+
+FIGURES = {"reset_positions": reset_positions, "localization": localization, "suffix_correction": suffix_correction,
+           "clean_vs_erroneous": clean_vs_erroneous, "grad_signal": grad_signal}
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.0%}"

@@ -1,0 +1,89 @@
+"""Where resets help (the opt-in stage `regime_map`). For every setting of the task's difficulty knob
+(configs/regimes/NAME.yaml, run at the reduced scale of configs/regimes/scale.yaml), each reset
+arm's gain over GRPO on the compute-matched measure (`claims`: validation AUC against generated
+tokens, paired bootstrap over seeds and problems) against the measured p of the setting's warm
+starts (`regime`), beside the CPI theory's prediction (`cpi_theory`): an improvability oracle
+gains over random resets as 1 / p, so resets can only pay where p is small."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: stages run on servers and in CI
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from resetrl.analysis.claims import arm_claims, arm_roles  # noqa: E402
+from resetrl.analysis.curves import STYLE, arm_color, save_figure  # noqa: E402
+from resetrl.analysis.report import markdown_table, task_summary  # noqa: E402
+from resetrl.analysis.summaries import load_runs  # noqa: E402
+
+GAINS = {"oracle": "oracle_vs_grpo", "srpo": "srpo_vs_grpo", "rrpo": "rrpo_vs_grpo"}  # role -> claim id
+MEASURES = ("fresh_success", "p_reach")
+
+
+def setting_summary(root: Path, params) -> dict:
+    study = params.study
+    runs = load_runs(root, list(study.methods), list(study.seeds))
+    roles = arm_roles(list(study.methods), params.arms)
+    claims = {c["id"]: c for c in arm_claims(runs, roles, study.alpha, study.min_effect, measures=("auc",))}
+    measured = [json.loads((root / "task" / f"seed{s}.json").read_text()) for s in study.seeds]
+    return {"chain_length": [params.task.min_steps, params.task.max_steps], "seeds": list(study.seeds),
+            "task": task_summary(measured),
+            "gains": {role: claims[cid] for role, cid in GAINS.items() if cid in claims}}
+
+
+def plot_regime_map(settings: dict[str, dict], theory: dict, out: Path) -> None:
+    with plt.rc_context(STYLE):
+        fig, (ax, ax_th) = plt.subplots(1, 2)
+        for i, role in enumerate(GAINS):
+            pts = [(s["task"]["p_reach"], s["gains"][role], name) for name, s in settings.items() if role in s["gains"]]
+            if not pts:
+                continue
+            xs = np.array([p for p, _, _ in pts]) + (i - 1) * 0.004  # side by side where p coincides
+            ys = np.array([g["estimate"] for _, g, _ in pts])
+            err = np.array([[g["estimate"] - g["ci_low"], g["ci_high"] - g["estimate"]] for _, g, _ in pts]).T
+            ax.errorbar(xs, ys, yerr=err, fmt="o-", capsize=2, label=f"{role} - grpo", color=arm_color(role))
+        # Settings whose p lie close together get their labels at staggered heights.
+        for k, (name, s) in enumerate(sorted(settings.items(), key=lambda item: item[1]["task"]["p_reach"])):
+            low, high = s["chain_length"]
+            ax.annotate(f"{name} ({low}-{high} ops)", (s["task"]["p_reach"], 0.97 - 0.07 * k),
+                        xycoords=ax.get_xaxis_transform(), ha="center", va="top", fontsize=6)
+        ax.axhline(0.0, color="grey", linestyle=":")
+        ax.set_xlabel("measured p (fresh chains reaching the first-error state clean)")
+        ax.set_ylabel("gain over GRPO, validation AUC\n(95% interval)")
+        ax.legend()
+        rows = theory["rows"]
+        ax_th.loglog([r["p"] for r in rows], [r["improvement_ratio"] for r in rows], "o-", color="black",
+                     label="CPI theory: oracle / random-reset\nimprovement per iteration")
+        for k, (name, s) in enumerate(sorted(settings.items(), key=lambda item: item[1]["task"]["p_reach"])):
+            ax_th.axvline(s["task"]["p_reach"], color="grey", linestyle="--", linewidth=0.7)
+            ax_th.annotate(name, (s["task"]["p_reach"], 0.97 - 0.07 * k), xycoords=ax_th.get_xaxis_transform(),
+                           ha="right", va="top", fontsize=6)
+        ax_th.set_xlabel("p")
+        ax_th.legend(loc="lower left")
+        fig.suptitle("Where resets help: gain over GRPO against p (left), the theory's prediction (right)")
+        save_figure(fig, out)
+
+
+def _gain(g: dict | None) -> str:
+    if g is None:
+        return "-"
+    return f"{g['estimate']:+.3f} [{g['ci_low']:+.3f}, {g['ci_high']:+.3f}] ({g['verdict']})"
+
+
+def regime_table(settings: dict[str, dict]) -> str:
+    header = ["setting", "ops", "fresh success", "p", "suffix / fresh success", "all-wrong GRPO groups",
+              *(f"{role} - grpo (AUC)" for role in GAINS), "MDE"]
+    rows = []
+    for name, s in settings.items():
+        t, g = s["task"], s["gains"]
+        mde = max((x["mde"] for x in g.values() if x.get("mde") is not None), default=None)
+        rows.append([name, f"{s['chain_length'][0]}-{s['chain_length'][1]}", f"{t['fresh_success']:.3f}",
+                     f"{t['p_reach']:.3f}", f"{t['suffix_success']:.3f} / {t['fresh_success_same_problems']:.3f}",
+                     f"{t['all_wrong_groups']:.2f}", *(_gain(g.get(role)) for role in GAINS),
+                     "-" if mde is None else f"{mde:.3f}"])
+    return markdown_table(header, rows)

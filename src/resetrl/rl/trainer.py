@@ -1,0 +1,249 @@
+"""The `train` stage's loop: RL from the SFT warm start for one (arm, seed) run, resumable.
+
+Each step: the arm collects training groups (GRPO: independent groups; RRPO / SRPO / oracle: the
+reset buffer), advantages are normalised per group, and the policy takes `rl.minibatches` updates
+over the step's sequences (one epoch) with the arm's loss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from pathlib import Path
+
+import torch
+
+from resetrl.core.checkpoint import CheckpointStore
+from resetrl.core.config import Params, params_to_dict, select
+from resetrl.core.lora import add_lora, is_lora, merged_model
+from resetrl.core.metrics import MetricsLog, Progress
+from resetrl.core.model import load_policy, save_policy
+from resetrl.core.model_card import digest, run_card
+from resetrl.core.storage import atomic_write_json, write_jsonl
+from resetrl.rl.arms import TOKEN_KINDS, Collected, build_arm
+from resetrl.rl.batch import pack_sequences, policy_logprobs_BT, sampling_mismatch
+from resetrl.rl.evaluation import greedy_pass1, localization_accuracy
+from resetrl.rl.localization import heldout_failed_chains
+from resetrl.rl.losses import gradient_signal_B, micro_batch_share, policy_loss
+from resetrl.rollout.factory import make_engine
+from resetrl.stages import stage_params
+from resetrl.tasks.scoring import open_verifier, verifier_metrics
+from resetrl.tasks.splits import load_split
+
+HELDOUT_SEED = 0  # the same held-out failed chains for every arm and seed
+
+
+def directory_digest(path: Path, max_hashed_bytes: int = 1 << 26) -> str:
+    """Digest of a checkpoint directory: contents of its files up to 64 MiB (the whole default
+    model, configs, a pointer), name, size and mtime of larger ones (a 14B model's shards)."""
+    hasher = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        stat = f.stat()
+        hasher.update(f"{f.relative_to(path)}:{stat.st_size}".encode())
+        hasher.update(f.read_bytes() if stat.st_size <= max_hashed_bytes else str(stat.st_mtime_ns).encode())
+    return hasher.hexdigest()
+
+
+def run_fingerprint(params: Params, method: str, seed: int, init: Path, data: Path) -> str:
+    """Hash of everything a run's trajectory depends on, to refuse resuming a different run."""
+    inputs = {"method": method, "seed": seed, **select(params_to_dict(params), stage_params("train", method)),
+              "init": directory_digest(init), "data": (data / "manifest.json").read_text()}  # holds each split's sha256
+    return digest(inputs)
+
+
+class RLTrainer:
+    def __init__(self, params: Params, method: str, seed: int, init: Path, data: Path, out: Path):
+        self.p, self.method, self.seed, self.out = params, method, seed, Path(out)
+        self.arm_cfg = params.arms[method]
+        self.train_set, self.val_set = load_split(data, "train"), load_split(data, "val")
+        self.heldout = heldout_failed_chains(self.val_set, params.rl.loc_eval_problems, HELDOUT_SEED)
+        self.card = run_card(params, "train", seed, method)
+        self.store = CheckpointStore(self.out / "ckpt", run_fingerprint(params, method, seed, init, data))
+        resumed = self.store.load_latest(lambda path: load_policy(path, params.runtime))
+        resume_from, saved, (self.model, self.tokenizer) = resumed or (None, None, load_policy(init, params.runtime))
+        if params.rl.lora.rank and not is_lora(self.model):
+            self.model = add_lora(self.model, params.rl.lora)
+        # The KL reference is the warm start: with LoRA, the same model with its adapters disabled.
+        self.ref_model = load_policy(init, params.runtime)[0] \
+            if self.arm_cfg.kl_coef > 0 and not is_lora(self.model) else None
+        self.trainable = [p for p in self.model.parameters() if p.requires_grad]  # LoRA: the adapters only
+        self.optimizer = torch.optim.AdamW(self.trainable, lr=params.rl.lr, weight_decay=params.rl.weight_decay)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.engine = make_engine(params.rollout, self.model, self.tokenizer)
+        self.verifier = open_verifier(params.runtime, [self.train_set, self.val_set])
+        self.arm = build_arm(method, self.engine, params, self.generator, self.verifier)
+        # val_outcomes: step -> each validation problem's greedy 0/1, for paired area-under-curve tests
+        self.state = {"step": 0, "epoch": 0, "cursor": 0, "tokens": 0, "history": [], "resets": [],
+                      "val_outcomes": {}}
+        if saved is not None:
+            self.optimizer.load_state_dict(saved["optimizer"])
+            self.generator.set_state(saved["generator"])
+            self.state = saved["trainer"]
+            print(f"resumed from {resume_from} at step {self.state['step']}")
+        self.log = MetricsLog(self.out / "live", self.state["history"])
+
+    def next_prompts(self) -> list:
+        """Without replacement through a per-epoch shuffle derived from (seed, epoch): the data
+        position is two integers, so resuming needs no RNG state."""
+        batch = []
+        while len(batch) < self.p.rl.prompts_per_step:
+            order = list(range(len(self.train_set)))
+            random.Random(f"{self.seed}-{self.state['epoch']}").shuffle(order)
+            cursor = self.state["cursor"]
+            take = order[cursor:cursor + self.p.rl.prompts_per_step - len(batch)]
+            batch += [self.train_set[i] for i in take]
+            self.state["cursor"] += len(take)
+            if self.state["cursor"] >= len(order):
+                self.state["epoch"], self.state["cursor"] = self.state["epoch"] + 1, 0
+        return batch
+
+    def validate(self, step: int) -> dict[str, float]:
+        self.model.eval()
+        result = greedy_pass1(self.engine, self.val_set, self.p.rollout, self.verifier)
+        self.state["val_outcomes"][str(step)] = "".join(map(str, result["outcomes"]))
+        return {"eval/val/pass1": result["pass1"]}
+
+    def localization_check(self) -> dict[str, float]:
+        """Greedy self-localization on fixed held-out failed chains: drift of the skill during RL."""
+        if not self.heldout:
+            return {}
+        self.model.eval()
+        result = localization_accuracy(self.engine, self.heldout, self.p.rl.localization_max_tokens,
+                                       self.p.rollout.batch_size)
+        return {f"loc/heldout_{k}": v for k, v in result.items()}
+
+    def reference_logprobs_BT(self, batch, temperature: float) -> torch.Tensor:
+        micro = self.p.runtime.micro_batch_size
+        if self.ref_model is not None:
+            return policy_logprobs_BT(self.ref_model, batch, temperature, micro_batch=micro)
+        with self.model.disable_adapter():
+            return policy_logprobs_BT(self.model, batch, temperature, micro_batch=micro)
+
+    def update(self, collected: Collected) -> dict[str, float]:
+        rl, tok, arm = self.p.rl, self.tokenizer, self.arm_cfg
+        chains = [c for g in collected.groups for c in g.chains]
+        adv_B = torch.cat([g.adv_G for g in collected.groups])
+        kinds = [g.kind for g in collected.groups for _ in g.chains]
+        batch = pack_sequences([c.prompt_ids for c in chains], [c.response_ids for c in chains],
+                               [m for g in collected.groups for m in g.n_masked], tok.pad_token_id,
+                               [c.gen_logprobs for c in chains])
+        order_B = torch.randperm(len(chains), generator=self.generator)
+        minibatches = [(batch.rows(i), adv_B[i], i) for i in order_B.chunk(rl.minibatches)]
+        temperature, micro = self.p.rollout.temperature, self.p.runtime.micro_batch_size
+        with torch.no_grad():  # behaviour log-probs, fixed before the first update; raw ones for the engine check
+            old, raw = zip(*(policy_logprobs_BT(self.model, mb, temperature, 1.0, micro_batch=micro)
+                             for mb, _, _ in minibatches))
+            ref = [self.reference_logprobs_BT(mb, temperature) for mb, _, _ in minibatches] \
+                if self.arm_cfg.kl_coef > 0 else [None] * len(old)
+        signal_B = torch.zeros(len(chains))
+        for (mb, adv_b, idx), old_logp in zip(minibatches, old):
+            signal_B[idx] = gradient_signal_B(adv_b, old_logp, mb.mask_BT)
+        mismatch = sampling_mismatch([mb for mb, _, _ in minibatches], raw)
+        self.model.train()
+        stats: dict[str, list[float]] = {}
+        for (mb, adv_b, _), old_logp, ref_logp in zip(minibatches, old, ref):
+            self.optimizer.zero_grad(set_to_none=True)
+            mb_stats: dict[str, float] = {"loss": 0.0}
+            for rows, sub in mb.micro_batches(micro):  # gradients accumulate to the minibatch's
+                logp = policy_logprobs_BT(self.model, sub, temperature)
+                loss, sub_stats = policy_loss(arm.loss, logp, old_logp[rows], adv_b[rows], sub.mask_BT,
+                                              clip_eps=rl.clip_eps, dual_clip=rl.dual_clip, kl_coef=arm.kl_coef,
+                                              ref_logp_BT=None if ref_logp is None else ref_logp[rows])
+                share = micro_batch_share(arm.loss, sub.mask_BT, mb.mask_BT)
+                (loss * share).backward()
+                for k, v in {"loss": loss.item(), **sub_stats}.items():
+                    mb_stats[k] = mb_stats.get(k, 0.0) + v * share
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.trainable, rl.grad_clip)
+            self.optimizer.step()
+            for k, v in {**mb_stats, "grad_norm": grad_norm.item()}.items():
+                stats.setdefault(k, []).append(v)
+        self.engine.sync_weights(self.model)  # the next rollouts must come from the updated policy
+        metrics = {f"train/{k}": sum(v) / len(v) for k, v in stats.items()} | mismatch
+        # The share of trained chains that can move the policy at all (zero advantage: no gradient).
+        metrics["train/frac_nonzero_adv"] = float((adv_B != 0).float().mean())
+        for kind in sorted(set(kinds)):
+            sel = torch.tensor([k == kind for k in kinds])
+            groups = [g for g in collected.groups if g.kind == kind]
+            metrics[f"train/frac_zero_std_{kind}"] = sum(float(g.rewards_G.std(unbiased=False) == 0)
+                                                         for g in groups) / len(groups)
+            metrics[f"train/frac_nonzero_adv_{kind}"] = float((adv_B[sel] != 0).float().mean())
+            metrics[f"train/adv_mean_{kind}"] = float(adv_B[sel].mean())
+            metrics[f"train/adv_std_{kind}"] = float(adv_B[sel].std(unbiased=False))
+            metrics[f"train/grad_signal_{kind}"] = float(signal_B[sel].mean())
+        if "train/grad_signal_reset" in metrics and metrics.get("train/grad_signal_base", 0) > 0:
+            metrics["train/grad_signal_ratio"] = metrics["train/grad_signal_reset"] / metrics["train/grad_signal_base"]
+        return metrics
+
+    def train_step(self) -> dict[str, float]:
+        self.model.eval()
+        checks_before = dict(self.verifier.counts) if self.verifier is not None else {}
+        collected = self.arm.collect(self.next_prompts(), self.state["step"])
+        rewards = torch.cat([g.rewards_G for g in collected.groups])
+        generated = sum(collected.tokens[k] for k in TOKEN_KINDS)
+        self.state["tokens"] += generated
+        self.state["resets"] += collected.records
+        chains = [c for g in collected.groups for c in g.chains]
+        return {
+            "train/reward": float(rewards.mean()),
+            "train/response_tokens": sum(len(c.response_ids) for c in chains) / len(chains),
+            "train/tokens_generated": float(generated),
+            **{f"train/tokens_{k}": float(v) for k, v in collected.tokens.items()},
+            **collected.metrics,
+            **verifier_metrics(self.verifier, checks_before),
+            **self.update(collected),
+        }
+
+    def checkpoint(self, score: float | None) -> None:
+        state = {"optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state(),
+                 "trainer": self.state}
+        card = self.card.with_scores({"pass@1 (greedy)": score}, step=self.state["step"])
+        self.store.save(self.state["step"], self.model, self.tokenizer, state, card, score)
+
+    def evaluations(self, step: int) -> dict[str, float]:
+        rl, record = self.p.rl, {}
+        if step % rl.eval_every == 0 or step == rl.steps:
+            record.update(self.validate(step))
+        if step % rl.loc_eval_every == 0 or step == rl.steps:
+            record.update(self.localization_check())
+        return record
+
+    def run(self, stop_at: int | None = None) -> list[dict]:
+        """Train to rl.steps (or stop after `stop_at` steps, as an interruption would)."""
+        rl = self.p.rl
+        last_score = None
+        progress = Progress(f"train {self.method} seed{self.seed}", rl.steps, self.state["step"])
+        while self.state["step"] < rl.steps:
+            if stop_at is not None and self.state["step"] >= stop_at:
+                progress.close()
+                return self.state["history"]
+            started = time.perf_counter()
+            record: dict = {"step": self.state["step"], "compute/tokens_generated": float(self.state["tokens"])}
+            record.update(self.evaluations(self.state["step"]))
+            last_score = record.get("eval/val/pass1", last_score)
+            record.update(self.train_step())
+            record["time/step_seconds"] = time.perf_counter() - started
+            self.state["step"] += 1
+            self.log.log(record)
+            if self.state["step"] < rl.steps:  # the last step's line comes with the final evaluation below
+                progress.update(self.state["step"], {**record, "compute/tokens_generated": float(self.state["tokens"])})
+            if self.state["step"] % rl.save_every == 0 or self.state["step"] == rl.steps:
+                self.checkpoint(last_score)
+        final = {"step": rl.steps, "compute/tokens_generated": float(self.state["tokens"]),
+                 **self.evaluations(rl.steps)}
+        self.log.log(final)
+        progress.update(rl.steps, final)
+        progress.close()
+        self.log.close()
+        self.engine.close()
+        if self.verifier is not None:
+            self.verifier.close()
+        # Merged (adapters folded in): loadable by transformers and vLLM like any checkpoint.
+        card = self.card.with_scores({"pass@1 (greedy)": final.get("eval/val/pass1"),
+                                      "localization exact match": final.get("loc/heldout_exact_match")}, step=rl.steps)
+        save_policy(merged_model(self.model), self.tokenizer, self.out / "model", card)
+        write_jsonl(self.out / "resets.jsonl", self.state["resets"])
+        atomic_write_json(self.out / "val_outcomes.json", {"ids": [p.id for p in self.val_set],
+                                                           "by_step": self.state["val_outcomes"]})
+        atomic_write_json(self.out / "history.json", self.state["history"])
+        return self.state["history"]

@@ -1,0 +1,123 @@
+"""The warm start (stage `sft`). A tiny model trained from scratch has no reasoning prior (the
+paper's 7B/14B instruct models do), so it first imitates correct chains for a fixed budget that
+leaves it solving a moderate share of problems: room for RL to improve."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from pathlib import Path
+
+import torch
+
+from resetrl.core.config import Params
+from resetrl.core.metrics import MetricsLog, Progress
+from resetrl.core.model import count_parameters, initial_policy, save_pointer, save_policy
+from resetrl.core.model_card import run_card
+from resetrl.core.storage import atomic_write_json
+from resetrl.core.tokenizer import target_ids
+from resetrl.rl.batch import pack_sequences, policy_logprobs_BT
+from resetrl.rl.evaluation import greedy_pass1, localization_accuracy
+from resetrl.rl.localization import heldout_failed_chains, localization_example
+from resetrl.rl.losses import masked_mean
+from resetrl.rollout.engine import prompt_ids
+from resetrl.rollout.factory import make_engine
+from resetrl.tasks.scoring import open_verifier
+from resetrl.tasks.splits import load_split
+
+PROGRESS_EVERY = 50  # SFT steps between progress lines (a few seconds apart on the default model)
+
+
+def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
+    """Linear warmup, then cosine decay to 10% of the peak."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * (0.1 + 0.45 * (1.0 + math.cos(math.pi * progress)))
+
+
+def mixed_sft_loss(model, tokenizer, rows, loc_rows, localization_weight: float) -> torch.Tensor:
+    """Token-mean loss of each task, mixed by `localization_weight`. A shared token mean would
+    give localization ~1% of the signal: its target is one informative token against ~30 per chain.
+    Two forward passes, since the long localization prompts would otherwise pad every chain."""
+    losses = []
+    for batch_rows, weight in ((rows, 1.0 - localization_weight), (loc_rows, localization_weight)):
+        if batch_rows:
+            batch = pack_sequences([r[0] for r in batch_rows], [r[1] for r in batch_rows], [0] * len(batch_rows),
+                                   tokenizer.pad_token_id)
+            losses.append(-weight * masked_mean(policy_logprobs_BT(model, batch), batch.mask_BT))
+    return sum(losses)
+
+
+def run_sft(params: Params, data: Path, out: Path, seed: int = 0) -> dict:
+    """Imitation for `sft.steps` steps, then the warm start's validation accuracy. With 0 steps it
+    only measures the initial policy (a pretrained model is then saved as a pointer, not copied).
+    `seed` is the study seed (already applied to `params`), for the model card."""
+    cfg = params.sft
+    model, tokenizer = initial_policy(params.model, params.runtime)
+    train_set, val_set = load_split(data, "train"), load_split(data, "val")
+    # Solutions exist for the procedural task only (a config check refuses SFT on real data).
+    # Each drawn solution is written anew (task.surface_forms), so chains of a problem differ.
+    # With slips (task.slip_rate) each demonstration also slips anew.
+    forms, slip_rate = params.task.surface_forms, params.task.slip_rate
+    written_once = forms == 1 and not slip_rate
+    encoded = [(prompt_ids(tokenizer, p), target_ids(tokenizer, p.solution))
+               for p in train_set] if cfg.steps and written_once else []
+    heldout = heldout_failed_chains(val_set, params.rl.loc_eval_problems, seed=0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    rng = random.Random(cfg.seed)
+    engine = make_engine(params.rollout, model, tokenizer)
+    verifier = open_verifier(params.runtime, [val_set])
+    log = MetricsLog(out / "live", [])
+    progress = Progress("sft", cfg.steps)
+    started = time.perf_counter()
+    for step in range(cfg.steps + 1):
+        record: dict = {"step": step}
+        if (step and step % cfg.eval_every == 0) or step == cfg.steps:  # step 0: an untrained model
+            model.eval()
+            engine.sync_weights(model)
+            record["eval/val/pass1"] = greedy_pass1(engine, val_set, params.rollout, verifier)["pass1"]
+            if heldout:
+                loc = localization_accuracy(engine, heldout, params.rl.localization_max_tokens,
+                                            params.rollout.batch_size)
+                record.update({f"loc/heldout_{k}": v for k, v in loc.items()})
+        if step < cfg.steps:
+            model.train()
+            rows = rng.sample(encoded, cfg.batch_size) if written_once else [
+                (prompt_ids(tokenizer, p),
+                 target_ids(tokenizer, p.written_solution(rng, forms, slip_rate)))
+                for p in rng.sample(train_set, cfg.batch_size)]
+            loc_rows = [localization_example(tokenizer, p, rng, forms)[:2]
+                        for p in rng.sample(train_set, cfg.localization_batch_size)]
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step, cfg.steps, cfg.lr, cfg.warmup_steps)
+            loss = mixed_sft_loss(model, tokenizer, rows, loc_rows, cfg.localization_weight)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            record.update({"sft/loss": loss.item(), "sft/lr": optimizer.param_groups[0]["lr"]})
+        log.log(record)
+        progress.update(step, record, line=step % PROGRESS_EVERY == 0 or "eval/val/pass1" in record)
+    progress.close()
+    log.close()
+    engine.close()
+    if verifier is not None:
+        verifier.close()
+    card = run_card(params, "sft", seed, step=cfg.steps).with_scores(
+        {"pass@1 (greedy)": log.history[-1]["eval/val/pass1"],
+         "localization exact match": log.history[-1].get("loc/heldout_exact_match")})
+    if cfg.steps == 0 and params.model.pretrained is not None:
+        save_pointer(params.model.pretrained, out / "model", card, tokenizer)
+    else:
+        save_policy(model, tokenizer, out / "model", card)
+    summary = {
+        "eval/val/pass1": log.history[-1]["eval/val/pass1"],
+        "loc/heldout_exact_match": log.history[-1].get("loc/heldout_exact_match"),
+        "sft/final_loss": log.history[-2]["sft/loss"] if cfg.steps else None,
+        "model/parameters": count_parameters(model),
+        "time/seconds": time.perf_counter() - started,
+    }
+    atomic_write_json(out / "summary.json", summary)
+    return summary

@@ -1,0 +1,152 @@
+"""The rollout-engine interface: sampling chains of thoughts with the paper's stop rules.
+
+A request is (prompt ids, prefix ids): the prefix holds reused thoughts of a parent chain (empty for
+a fresh chain) and is fed, not generated. Thought and token budgets include the prefix. Engines
+(`rollout.engine` in params.yaml):
+- `torch`: the static-KV PyTorch sampler of `resetrl.rollout.torch_engine` (the CPU default; runs on CUDA too);
+- `vllm`: vLLM with prefix caching, weights synced after every update (`resetrl.rollout.vllm_engine`).
+Every engine returns the same `Chain` records, so the arms never know which one ran.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from resetrl.core.tokenizer import ThoughtDelimiter
+from resetrl.tasks.procedural import BOXED
+
+ENGINES = ("torch", "vllm")
+
+
+def prompt_ids(tokenizer, problem) -> list[int]:
+    """The request prompt of a problem: its text, tokenized without special tokens."""
+    return tokenizer.encode(problem.prompt, add_special_tokens=False)
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    temperature: float
+    top_p: float
+    max_thoughts: int
+    max_thought_tokens: int
+    batch_size: int
+    greedy: bool = False
+    free_text: bool = False  # an answer, not a chain: stop only at EOS or the token budget
+    ignore_eos: bool = False  # benchmarks: run every sequence to its budget
+
+    @property
+    def response_budget(self) -> int:
+        return self.max_thoughts * self.max_thought_tokens
+
+    @classmethod
+    def from_config(cls, rollout, greedy: bool = False) -> "SamplingSettings":
+        return cls(rollout.temperature, rollout.top_p, rollout.max_thoughts,
+                   rollout.max_thought_tokens, rollout.batch_size, greedy)
+
+    @classmethod
+    def for_free_text(cls, temperature: float, top_p: float, max_tokens: int, batch_size: int,
+                      ignore_eos: bool = False) -> "SamplingSettings":
+        """Settings of a free-text answer (the SRPO localization call); temperature 0 is greedy."""
+        return cls(temperature if temperature > 0 else 1.0, top_p, 1, max_tokens, batch_size,
+                   greedy=temperature == 0, free_text=True, ignore_eos=ignore_eos)
+
+
+@dataclass
+class Chain:
+    """One sampled chain. response ids = prefix ids + generated ids kept (an overflow is cut)."""
+
+    prompt_ids: list[int]
+    prefix_ids: list[int]
+    gen_ids: list[int] = field(default_factory=list)
+    gen_logprobs: list[float] = field(default_factory=list)  # raw log-prob (T = 1) of each kept token
+    n_generated: int = 0  # every sampled token, including a cut-back overflowing thought
+    n_prefilled: int = 0  # context tokens the engine prefilled; a group's shared context counts once
+    finish: str = ""
+    text: str = ""  # decoded response (prefix + kept generated tokens)
+    thought_ends: list[int] = field(default_factory=list)  # index in response ids past each delimiter
+
+    @property
+    def response_ids(self) -> list[int]:
+        return self.prefix_ids + self.gen_ids
+
+    @property
+    def n_reused(self) -> int:
+        """Prefix tokens fed from the parent instead of generated."""
+        return len(self.prefix_ids)
+
+
+def finish_after_thought(s: SamplingSettings, thought_text: str, n_thoughts: int, response_len: int) -> str:
+    """Why a chain ends once a thought is complete ('' when it goes on)."""
+    if BOXED in thought_text:
+        return "answer"
+    if n_thoughts >= s.max_thoughts:
+        return "max_thoughts"
+    if response_len + s.max_thought_tokens > s.response_budget:
+        return "budget"  # the next thought could overflow the response budget
+    return ""
+
+
+def top_p_filter(logits_BV: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Mask the tail outside the smallest set of tokens whose probability reaches top_p."""
+    if top_p >= 1.0:
+        return logits_BV
+    sorted_BV, order_BV = torch.sort(logits_BV, descending=True, dim=-1)
+    probs_BV = torch.softmax(sorted_BV, dim=-1)
+    drop_BV = probs_BV.cumsum(dim=-1) - probs_BV >= top_p  # keeps at least the top token
+    sorted_BV = sorted_BV.masked_fill(drop_BV, float("-inf"))
+    return torch.full_like(logits_BV, float("-inf")).scatter(-1, order_BV, sorted_BV)
+
+
+def sample_tokens(logits_BV: torch.Tensor, s: SamplingSettings,
+                  generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Next tokens (from softmax(logits / T) restricted to the top-p nucleus) and their raw log-probs,
+    log softmax(logits) at T = 1: what vLLM reports too, so engines compare with the trainer alike."""
+    logits_BV = logits_BV.float()
+    if s.greedy:
+        token_B = logits_BV.argmax(-1)
+    else:
+        probs_BV = torch.softmax(top_p_filter(logits_BV / s.temperature, s.top_p), -1)
+        token_B = torch.multinomial(probs_BV, 1, generator=generator).squeeze(-1)
+    return token_B, torch.log_softmax(logits_BV, -1).gather(-1, token_B[:, None]).squeeze(-1)
+
+
+class RolloutEngine:
+    """Samples n chains per request; `sync_weights` after every optimizer update keeps it on-policy."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+        self.delimiter = ThoughtDelimiter(tokenizer)
+
+    def generate(self, requests: list[tuple[list[int], list[int]]], n: int, settings: SamplingSettings,
+                 generator: torch.Generator | None = None) -> list[list[Chain]]:
+        """n chains per (prompt ids, prefix ids) request, grouped by request."""
+        groups = [[Chain(list(p), list(x)) for _ in range(n)] for p, x in requests]
+        todo = []
+        for group in groups:
+            if not settings.free_text and len(group[0].prefix_ids) + settings.max_thought_tokens \
+                    > settings.response_budget or len(group[0].prefix_ids) >= settings.response_budget:
+                for c in group:
+                    c.finish = "budget"  # nothing fits after this prefix
+            else:
+                todo.append(group)
+        if todo:
+            self._sample(todo, settings, generator)
+        for c in (c for g in groups for c in g):
+            c.text = self.tokenizer.decode(c.response_ids).replace(self.tokenizer.eos_token, "")
+            c.thought_ends = self.delimiter.ends(c.response_ids)
+        return groups
+
+    def _sample(self, groups: list[list[Chain]], settings: SamplingSettings,
+                generator: torch.Generator | None) -> None:
+        """Fill gen_ids, gen_logprobs, n_generated, n_prefilled and finish of every chain; the
+        chains of one group share prompt and prefix."""
+        raise NotImplementedError
+
+    def sync_weights(self, model) -> None:
+        """Make the engine sample from `model`'s current weights."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release engine resources (worker processes, caches)."""

@@ -1,0 +1,3 @@
+from resetrl.stages import main
+
+main()

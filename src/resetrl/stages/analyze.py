@@ -1,0 +1,32 @@
+"""Stage `analyze`: every number, table and analysis figure of the study from the graph's outputs,
+and the generated results page `results/RESULTS.md` (never edited by hand)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from resetrl.analysis.report import write_ablation_table, write_outputs
+from resetrl.core.cli import stage_entry
+from resetrl.core.config import add_params_argument, params_from_args
+
+
+@stage_entry
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    add_params_argument(parser)
+    parser.add_argument("--results", default="results", help="the pipeline's results directory")
+    parser.add_argument("--out", default="results/RESULTS.md", help="the results page to write")
+    parser.add_argument("--ablations", action="store_true",
+                        help="write only results/tables/ablations.{md,csv,tex} (SRPO and study.ablations)")
+    args = parser.parse_args(argv)
+    if args.ablations:
+        write_ablation_table(Path(args.results), params_from_args(args))
+        return
+    summary = write_outputs(Path(args.results), params_from_args(args), Path(args.out))
+    for c in summary["claims"]:
+        print(f"{c['verdict']:>15}: {c['claim']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""Stage `train`: RL from the SFT warm start for one (arm, seed) run, resumable (`resetrl.rl.trainer`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from resetrl.core.cli import stage_entry
+from resetrl.core.config import add_params_argument, params_from_args
+from resetrl.core.storage import check_writable
+
+
+@stage_entry
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    add_params_argument(parser)
+    parser.add_argument("--method", required=True, help="an arm name from params.yaml `arms`")
+    parser.add_argument("--seed", type=int, required=True,
+                        help="study seed: RL sampling and data order (the warm start comes with --init)")
+    parser.add_argument("--init", default="results/sft/seed0/model", help="warm-start checkpoint")
+    parser.add_argument("--data", default="results/data", help="prepared data directory")
+    parser.add_argument("--out", required=True, help="run directory (resumes from its checkpoints)")
+    args = parser.parse_args(argv)
+    params = params_from_args(args)
+    if args.method not in params.arms:
+        parser.error(f"--method {args.method!r} is not an arm of params.yaml: {sorted(params.arms)}")
+    check_writable(Path(args.out) / "history.json")
+    import torch  # after parsing: --help and argument errors stay instant
+
+    from resetrl.rl.trainer import RLTrainer
+
+    torch.set_num_threads(params.runtime.threads)
+    torch.manual_seed(args.seed)
+    RLTrainer(params, args.method, args.seed, Path(args.init), Path(args.data), Path(args.out)).run()
+
+
+if __name__ == "__main__":
+    main()
