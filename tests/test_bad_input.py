@@ -109,7 +109,8 @@ def test_a_problem_space_too_small_names_the_key_in_one_line(repo_root, tmp_path
 def test_an_unwritable_output_fails_in_one_line_before_any_compute(repo_root, tmp_path, stage, out_flag):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a directory\n")
-    extra = {"prepare_data": [], "evaluate": ["--model", "missing"], "train": ["--method", "grpo", "--seed", "0"]}[stage]
+    extra = {"prepare_data": [], "evaluate": ["--model", "missing"],
+             "train": ["--method", "grpo", "--seed", "0"]}[stage]
     proc = run_stage(stage, "--params", str(repo_root / "params.yaml"), *extra, out_flag, str(blocker / "out.json"),
                      cwd=tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr

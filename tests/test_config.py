@@ -1,4 +1,5 @@
-"""Behaviour of the params loader: defaults, schema mirror, located errors, overlays, merge CLI."""
+"""Behaviour of the params loader: the schema generated from the dataclasses, defaults, located errors,
+overlays, merge CLI."""
 
 from __future__ import annotations
 
@@ -9,19 +10,26 @@ import os
 import subprocess
 import sys
 import typing
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import jsonschema
 import pytest
 import yaml
 
+import resetrl.core.config as config_module
 from resetrl.core.config import (
+    SCHEMA_FILE,
     ArmConfig,
+    Layout,
+    Loss,
     Params,
     ParamsError,
+    Selector,
     add_params_argument,
     config_overrides,
+    generated_schema,
     load_params,
     load_schema,
     main,
@@ -30,6 +38,10 @@ from resetrl.core.config import (
     results_root,
     select,
 )
+from resetrl.core.schema import choices, param, section_schema
+from resetrl.rl.losses import LOSS_AGGREGATION
+from resetrl.rl.resets import LAYOUTS
+from resetrl.rollout.engine import ENGINES
 
 REPO = Path(__file__).parents[1]
 PARAMS = REPO / "params.yaml"
@@ -105,44 +117,81 @@ def test_repo_params_yaml_loads_by_default(monkeypatch: pytest.MonkeyPatch) -> N
     assert load_params() == load_params([PARAMS]) == load_params(PARAMS)
 
 
-# --- dataclass mirror ---------------------------------------------------------------------------
-
-PY_TYPES = {"integer": int, "number": float, "string": str, "boolean": bool}
+# --- the dataclasses are the declaration; the schema is generated -------------------------------
 
 
-def assert_mirrors(cls: type, schema: dict[str, Any]) -> None:
-    hints = typing.get_type_hints(cls)
-    assert [f.name for f in dataclasses.fields(cls)] == list(schema["properties"]), cls.__name__
-    for name, sub in schema["properties"].items():
-        hint = hints[name]
-        if dataclasses.is_dataclass(hint):
-            assert "default" not in sub
-            assert_mirrors(hint, sub)
-        elif "enum" in sub and "type" not in sub:
-            assert hint is str, name
-        elif "oneOf" in sub:  # a keyword or a list of names (lora.target_modules)
-            assert hint == str | tuple[str, ...], name
-        elif sub["type"] == ["object", "null"]:  # a nullable op mix
-            assert hint == dict[str, float] | None and all(p["type"] == "number" for p in sub["properties"].values())
-        elif isinstance(sub["type"], list):  # nullable
-            assert sub["type"][1] == "null" and hint == PY_TYPES[sub["type"][0]] | None, name
-        elif sub["type"] == "array":
-            items = SCHEMA["$defs"]["arm_name"] if "$ref" in sub["items"] else sub["items"]
-            assert hint == tuple[PY_TYPES[items["type"]], ...], name
-        elif sub["type"] == "object" and "type" in (sub.get("additionalProperties") or {}):
-            value_type = PY_TYPES[sub["additionalProperties"]["type"]]
-            assert hint == dict[str, value_type], name
-        elif sub["type"] == "object" and "additionalProperties" in sub and sub["additionalProperties"]:
-            assert hint == dict[str, ArmConfig], name
-            assert_mirrors(ArmConfig, SCHEMA["$defs"]["arm"])
-        elif sub["type"] == "object":
-            assert hint == dict[str, float] and all(p["type"] == "number" for p in sub["properties"].values())
-        else:
-            assert hint is PY_TYPES[sub["type"]], name
+def test_committed_schema_is_generated_from_the_dataclasses() -> None:
+    assert SCHEMA == generated_schema()
+    assert main(["schema", "--check"]) == 0
 
 
-def test_dataclasses_mirror_schema_exactly() -> None:
-    assert_mirrors(Params, SCHEMA)
+def test_schema_check_fails_on_a_hand_edit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    edited = tmp_path / "params.schema.json"
+    edited.write_text(SCHEMA_FILE.read_text().replace('"minimum": 1000', '"minimum": 10'))
+    monkeypatch.setattr(config_module, "SCHEMA_FILE", edited)
+    assert main(["schema", "--check"]) == 1
+    assert "differs from the dataclasses" in capsys.readouterr().err
+
+
+@dataclass(frozen=True)
+class Widgets:
+    """A section declared the way every params section is."""
+
+    #: How many widgets
+    #: (a description may span lines).
+    count: int = param(3, minimum=1)
+    #: Which mode.
+    mode: Literal["a", "b"] = param("a")
+    #: Optional name.
+    name: str | None = param(None, pattern="^[a-z]+$")
+    #: Sizes.
+    sizes: tuple[float, ...] = param((0.5,), items={"exclusiveMinimum": 0}, minItems=1)
+
+
+def test_a_key_is_declared_once_and_its_schema_derived() -> None:
+    assert section_schema(Widgets, {}) == {
+        "description": "A section declared the way every params section is.", "type": "object",
+        "additionalProperties": False, "required": ["count", "mode", "name", "sizes"], "properties": {
+            "count": {"description": "How many widgets (a description may span lines).", "type": "integer",
+                      "minimum": 1, "default": 3},
+            "mode": {"description": "Which mode.", "enum": ["a", "b"], "default": "a"},
+            "name": {"description": "Optional name.", "type": ["string", "null"], "pattern": "^[a-z]+$",
+                     "default": None},
+            "sizes": {"description": "Sizes.", "type": "array", "items": {"type": "number", "exclusiveMinimum": 0},
+                      "minItems": 1, "default": [0.5]}}}
+    assert Widgets() == Widgets(3, "a", None, (0.5,))  # the declared defaults are the dataclass's too
+
+
+@dataclass(frozen=True)
+class Undocumented:
+    """A section with a key nobody described."""
+
+    count: int = param(3)
+
+
+def test_an_undocumented_key_is_refused() -> None:
+    with pytest.raises(TypeError, match="Undocumented.count: no `#:` comment"):
+        section_schema(Undocumented, {})
+
+
+def test_every_key_has_a_description() -> None:
+    def walk(schema: dict[str, Any], where: str) -> None:
+        for key, sub in schema.get("properties", {}).items():
+            assert sub.get("description", "").strip(), f"{where}.{key}"
+            walk(sub, f"{where}.{key}")
+    walk(SCHEMA, "params")
+    walk(SCHEMA["$defs"]["arm"], "arm")
+
+
+def test_enumerations_are_shared_by_schema_and_code() -> None:
+    arm = SCHEMA["$defs"]["arm"]["properties"]
+    assert arm["selector"]["enum"] == list(choices(Selector))
+    assert arm["layout"]["enum"] == list(choices(Layout)) == list(LAYOUTS)
+    assert arm["loss"]["enum"] == list(choices(Loss)) and set(LOSS_AGGREGATION) == set(choices(Loss))
+    assert SCHEMA["properties"]["rollout"]["properties"]["engine"]["enum"] == list(ENGINES)
+
+
+def test_params_dataclasses_are_frozen() -> None:
     for cls in (Params, ArmConfig, *(typing.get_type_hints(Params).values())):
         assert not dataclasses.is_dataclass(cls) or cls.__dataclass_params__.frozen
 

@@ -1,5 +1,6 @@
-"""Learning curves (stage `plot_learning_curves`) and the figure style every study figure shares: the change of validation accuracy from each seed's warm start vs RL
-step and vs cumulative generated tokens, mean +- standard error over seeds per method, PNG + PDF."""
+"""Learning curves (stage `plot_learning_curves`) and the figure style every study figure shares:
+the change of validation accuracy from each seed's warm start vs RL step and vs cumulative generated
+tokens, mean +- standard error over seeds per method, PNG + PDF."""
 
 from __future__ import annotations
 

@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 
 import torch
 
+from resetrl.core.config import Engine
+from resetrl.core.schema import choices
 from resetrl.core.tokenizer import ThoughtDelimiter
 from resetrl.tasks.procedural import BOXED
 
-ENGINES = ("torch", "vllm")
+ENGINES = choices(Engine)
 
 
 def prompt_ids(tokenizer, problem) -> list[int]:
