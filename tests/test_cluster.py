@@ -174,7 +174,10 @@ def test_real_data_sources_reject_what_needs_the_step_checker(repo_root, tmp_pat
     message = error_of(repo_root / "params.yaml", overlay)
     assert "oracle selector" in message and "task.source" in message
     overlay.write_text("task: {source: numina}\nstudy: {methods: [grpo, srpo], ablations: []}\n")
-    assert "sft.steps" in error_of(repo_root / "params.yaml", overlay)
+    message = error_of(repo_root / "params.yaml", overlay)
+    assert "sft.steps" in message
+    # Without benchmark files the ood split would be empty and evaluation fail at the end of the study.
+    assert "task.eval_files" in message and "name at least one" in message
 
 
 def error_of(*paths) -> str:

@@ -1,4 +1,5 @@
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,13 @@ def test_read_jsonl_missing_or_empty(tmp_path: Path) -> None:
     (tmp_path / "empty.jsonl").write_text("")
     with pytest.raises(DataError, match="empty.jsonl: empty file"):
         read_jsonl(tmp_path / "empty.jsonl")
+
+
+def test_atomic_dir_gives_files_the_umask_permissions(tmp_path: Path) -> None:
+    # safetensors writes its weights 0600: other users of a shared cluster could not read a checkpoint.
+    with atomic_dir(tmp_path / "model") as tmp:
+        (tmp / "model.safetensors").write_bytes(b"weights")
+        (tmp / "model.safetensors").chmod(0o600)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "model" / "model.safetensors").stat().st_mode & 0o777 == 0o666 & ~umask

@@ -14,12 +14,12 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 from resetrl.analysis.stats import first_reach, speedup  # noqa: E402
+from resetrl.core.metrics import VAL_PASS1
 
 # One paper-column style shared by every figure of the study.
 STYLE = {"figure.figsize": (6.75, 2.6), "font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8,
          "legend.fontsize": 7, "xtick.labelsize": 7, "ytick.labelsize": 7, "lines.linewidth": 1.2,
          "axes.spines.top": False, "axes.spines.right": False, "savefig.bbox": "tight", "savefig.dpi": 200}
-METRIC = "eval/val/pass1"
 # One colour per arm in every figure (and per role in the regime map): GRPO blue, its matched-loss
 # control light blue, RRPO green, SRPO orange, the oracle red; other arms take the rest in turn.
 ARM_COLORS = {"grpo": "#1f77b4", "grpo_pgseq": "#9ecae1", "rrpo": "#2ca02c", "srpo": "#ff7f0e", "oracle": "#d62728",
@@ -52,9 +52,9 @@ def mean_se(values_SN: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def eval_curve(history: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(steps, cumulative generated tokens, accuracy) at every validation point of one run."""
-    points = [r for r in history if METRIC in r]
+    points = [r for r in history if VAL_PASS1 in r]
     return (np.array([r["step"] for r in points]), np.array([r["compute/tokens_generated"] for r in points]),
-            np.array([r[METRIC] for r in points]))
+            np.array([r[VAL_PASS1] for r in points]))
 
 
 def speedup_text(reach: float | None, factor: float | None) -> str:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from resetrl.analysis.claims import all_claims
 from resetrl.analysis.stats import first_reach, mean_std_se, speedup, wilson_interval
+from resetrl.core.metrics import VAL_PASS1
 
-VAL = "eval/val/pass1"
 SPLITS = ("test", "ood")
 GAIN = "gain over warm start: test"  # column group of the final table
 EDGE_FRACTION = 0.1  # "start" / "end" of RL: the first / last 10% of steps
@@ -94,7 +94,7 @@ def _final(history: list[dict], key: str) -> float:
 
 def mean_curve(rs: list[Run], x_key: str) -> tuple[list[float], list[float]]:
     """Validation accuracy averaged over seeds against step or cumulative tokens (seed-mean x)."""
-    curves = [[(r[x_key] if x_key != "step" else r["step"], r[VAL]) for r in run.history if VAL in r] for run in rs]
+    curves = [[(r[x_key], r[VAL_PASS1]) for r in run.history if VAL_PASS1 in r] for run in rs]
     n = min(len(c) for c in curves)
     xs = [sum(c[i][0] for c in curves) / len(curves) for i in range(n)]
     ys = [sum(c[i][1] for c in curves) / len(curves) for i in range(n)]

@@ -689,6 +689,9 @@ def _cross_checks(d: dict[str, Any]) -> list[tuple[tuple[str, ...], bool, str]]:
         (("task.source", "sft.steps"), procedural or d["sft"]["steps"] == 0,
          f"sft.steps ({d['sft']['steps']}) > 0 imitates procedural solutions; with task.source "
          f"{task['source']!r} set sft.steps: 0 (the paper starts RL from the instruct model)"),
+        (("task.source", "task.eval_files"), procedural or bool(task["eval_files"]),
+         f"task.source {task['source']!r} takes its ood split from task.eval_files (benchmark name: local "
+         "file), which is empty: name at least one, e.g. eval_files: {math500: data/math500.jsonl}"),
         (("eval.n_samples", "eval.pass_k"), ev["n_samples"] >= max(ev["pass_k"]),
          f"eval.n_samples ({ev['n_samples']}) must be >= max(eval.pass_k) ({max(ev['pass_k'])})"),
     ]

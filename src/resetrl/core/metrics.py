@@ -1,5 +1,6 @@
 """Per-step metrics: an in-memory history (the source of truth, saved in checkpoints) mirrored
-into a dvclive directory for `dvc plots` and `dvc exp show`."""
+into a dvclive directory for `dvc plots` and `dvc exp show`, and the progress lines a running job
+prints. Metric names are documented in docs/metrics.md."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from dvclive import Live
 from tqdm import tqdm
 
 os.environ.setdefault("DVCLIVE_LOGLEVEL", "WARNING")
+
+VAL_PASS1 = "eval/val/pass1"  # greedy pass@1 on the validation split: the learning curves' metric
 
 
 class MetricsLog:
@@ -45,7 +48,7 @@ class Progress:
     its latest numbers, seconds per step and the time left; in an interactive terminal also a
     live bar (none in logs)."""
 
-    SHOWN = {"train/reward": "reward", "eval/val/pass1": "val", "sft/loss": "loss",
+    SHOWN = {"train/reward": "reward", VAL_PASS1: "val", "sft/loss": "loss",
              "eval/greedy_pass1": "greedy pass@1", "eval/pass@1": "sampled pass@1"}
 
     def __init__(self, name: str, total: int, done: int = 0):

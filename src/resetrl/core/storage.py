@@ -84,6 +84,7 @@ def atomic_dir(final_path: PathLike) -> Iterator[Path]:
     tmp.mkdir()
     try:
         yield tmp
+        _usual_permissions(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -100,6 +101,16 @@ def atomic_dir(final_path: PathLike) -> Iterator[Path]:
         raise
     if old is not None:
         shutil.rmtree(old)
+
+
+def _usual_permissions(directory: Path) -> None:
+    """Give files the umask's permissions: some writers (safetensors) create theirs 0600, which other
+    users of a shared cluster could not read."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in directory.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            path.chmod(0o666 & ~umask)
 
 
 @overload

@@ -88,11 +88,6 @@ def localization_accuracy(engine: RolloutEngine, failed: list[tuple[Problem, str
 EVAL_SPLITS = ("test", "ood")
 
 
-def outcomes_path(metrics_file: str | Path) -> Path:
-    """seed0.json -> seed0.problems.json: kept out of the metrics file, which `dvc metrics` reads."""
-    return Path(metrics_file).with_suffix(".problems.json")
-
-
 def evaluate_checkpoint(params: Params, model_dir: Path, data: Path, seed: int) -> tuple[dict, dict]:
     """Metrics per split: greedy pass@1, pass@k, response length; a split with several benchmarks
     (the ood split of real-data sources) also per benchmark; an empty split records only its size.

@@ -107,8 +107,11 @@ def localization_example(tokenizer, problem: Problem, rng: random.Random,
     return prompt, target, at
 
 
+HELDOUT_SEED = 0  # the same held-out failed chains for the warm start and every arm and seed
+
+
 def heldout_failed_chains(
-    problems: list[Problem], n: int, seed: int
+    problems: list[Problem], n: int, seed: int = HELDOUT_SEED
 ) -> list[tuple[Problem, str, int]]:
     """n fixed (problem, failed response, first error) triples, cycling through ``problems``; none
     where a problem has no step checker (real data: the first error is unknown)."""

@@ -17,7 +17,7 @@ import torch
 from resetrl.core.checkpoint import CheckpointStore
 from resetrl.core.config import Params, params_to_dict, select
 from resetrl.core.lora import add_lora, is_lora, merged_model
-from resetrl.core.metrics import MetricsLog, Progress
+from resetrl.core.metrics import VAL_PASS1, MetricsLog, Progress
 from resetrl.core.model import load_policy, save_policy
 from resetrl.core.model_card import digest, run_card
 from resetrl.core.storage import atomic_write_json, write_jsonl
@@ -30,8 +30,6 @@ from resetrl.rollout.factory import make_engine
 from resetrl.stages import stage_params
 from resetrl.tasks.scoring import open_verifier, verifier_metrics
 from resetrl.tasks.splits import load_split
-
-HELDOUT_SEED = 0  # the same held-out failed chains for every arm and seed
 
 
 def directory_digest(path: Path, max_hashed_bytes: int = 1 << 26) -> str:
@@ -57,7 +55,7 @@ class RLTrainer:
         self.p, self.method, self.seed, self.out = params, method, seed, Path(out)
         self.arm_cfg = params.arms[method]
         self.train_set, self.val_set = load_split(data, "train"), load_split(data, "val")
-        self.heldout = heldout_failed_chains(self.val_set, params.rl.loc_eval_problems, HELDOUT_SEED)
+        self.heldout = heldout_failed_chains(self.val_set, params.rl.loc_eval_problems)
         self.card = run_card(params, "train", seed, method)
         self.store = CheckpointStore(self.out / "ckpt", run_fingerprint(params, method, seed, init, data))
         resumed = self.store.load_latest(lambda path: load_policy(path, params.runtime))
@@ -102,7 +100,7 @@ class RLTrainer:
         self.model.eval()
         result = greedy_pass1(self.engine, self.val_set, self.p.rollout, self.verifier)
         self.state["val_outcomes"][str(step)] = "".join(map(str, result["outcomes"]))
-        return {"eval/val/pass1": result["pass1"]}
+        return {VAL_PASS1: result["pass1"]}
 
     def localization_check(self) -> dict[str, float]:
         """Greedy self-localization on fixed held-out failed chains: drift of the skill during RL."""
@@ -220,7 +218,7 @@ class RLTrainer:
             started = time.perf_counter()
             record: dict = {"step": self.state["step"], "compute/tokens_generated": float(self.state["tokens"])}
             record.update(self.evaluations(self.state["step"]))
-            last_score = record.get("eval/val/pass1", last_score)
+            last_score = record.get(VAL_PASS1, last_score)
             record.update(self.train_step())
             record["time/step_seconds"] = time.perf_counter() - started
             self.state["step"] += 1
@@ -239,7 +237,7 @@ class RLTrainer:
         if self.verifier is not None:
             self.verifier.close()
         # Merged (adapters folded in): loadable by transformers and vLLM like any checkpoint.
-        card = self.card.with_scores({"pass@1 (greedy)": final.get("eval/val/pass1"),
+        card = self.card.with_scores({"pass@1 (greedy)": final.get(VAL_PASS1),
                                       "localization exact match": final.get("loc/heldout_exact_match")}, step=rl.steps)
         save_policy(merged_model(self.model), self.tokenizer, self.out / "model", card)
         write_jsonl(self.out / "resets.jsonl", self.state["resets"])

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from resetrl.core.config import Params
-from resetrl.core.metrics import MetricsLog, Progress
+from resetrl.core.metrics import VAL_PASS1, MetricsLog, Progress
 from resetrl.core.model import count_parameters, initial_policy, save_pointer, save_policy
 from resetrl.core.model_card import run_card
 from resetrl.core.storage import atomic_write_json
@@ -64,7 +64,7 @@ def run_sft(params: Params, data: Path, out: Path, seed: int = 0) -> dict:
     written_once = forms == 1 and not slip_rate
     encoded = [(prompt_ids(tokenizer, p), target_ids(tokenizer, p.solution))
                for p in train_set] if cfg.steps and written_once else []
-    heldout = heldout_failed_chains(val_set, params.rl.loc_eval_problems, seed=0)
+    heldout = heldout_failed_chains(val_set, params.rl.loc_eval_problems)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     rng = random.Random(cfg.seed)
     engine = make_engine(params.rollout, model, tokenizer)
@@ -77,7 +77,7 @@ def run_sft(params: Params, data: Path, out: Path, seed: int = 0) -> dict:
         if (step and step % cfg.eval_every == 0) or step == cfg.steps:  # step 0: an untrained model
             model.eval()
             engine.sync_weights(model)
-            record["eval/val/pass1"] = greedy_pass1(engine, val_set, params.rollout, verifier)["pass1"]
+            record[VAL_PASS1] = greedy_pass1(engine, val_set, params.rollout, verifier)["pass1"]
             if heldout:
                 loc = localization_accuracy(engine, heldout, params.rl.localization_max_tokens,
                                             params.rollout.batch_size)
@@ -99,21 +99,21 @@ def run_sft(params: Params, data: Path, out: Path, seed: int = 0) -> dict:
             optimizer.step()
             record.update({"sft/loss": loss.item(), "sft/lr": optimizer.param_groups[0]["lr"]})
         log.log(record)
-        progress.update(step, record, line=step % PROGRESS_EVERY == 0 or "eval/val/pass1" in record)
+        progress.update(step, record, line=step % PROGRESS_EVERY == 0 or VAL_PASS1 in record)
     progress.close()
     log.close()
     engine.close()
     if verifier is not None:
         verifier.close()
     card = run_card(params, "sft", seed, step=cfg.steps).with_scores(
-        {"pass@1 (greedy)": log.history[-1]["eval/val/pass1"],
+        {"pass@1 (greedy)": log.history[-1][VAL_PASS1],
          "localization exact match": log.history[-1].get("loc/heldout_exact_match")})
     if cfg.steps == 0 and params.model.pretrained is not None:
         save_pointer(params.model.pretrained, out / "model", card, tokenizer)
     else:
         save_policy(model, tokenizer, out / "model", card)
     summary = {
-        "eval/val/pass1": log.history[-1]["eval/val/pass1"],
+        VAL_PASS1: log.history[-1][VAL_PASS1],
         "loc/heldout_exact_match": log.history[-1].get("loc/heldout_exact_match"),
         "sft/final_loss": log.history[-2]["sft/loss"] if cfg.steps else None,
         "model/parameters": count_parameters(model),

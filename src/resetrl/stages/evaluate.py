@@ -22,14 +22,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--outcomes", help="per-problem outcomes JSON to write (default: next to --out)")
     args = parser.parse_args(argv)
     params = params_from_args(args)
-    check_writable(args.out, *([args.outcomes] if args.outcomes else []))  # the outcomes default: beside --out
+    # Per-problem outcomes stay out of the metrics file, which `dvc metrics` reads: seed0.problems.json.
+    outcomes_file = args.outcomes or Path(args.out).with_suffix(".problems.json")
+    check_writable(args.out, outcomes_file)
     import torch  # after parsing: --help and argument errors stay instant
 
-    from resetrl.rl.evaluation import evaluate_checkpoint, outcomes_path
+    from resetrl.rl.evaluation import evaluate_checkpoint
 
     torch.set_num_threads(params.runtime.threads)
     metrics, outcomes = evaluate_checkpoint(params, Path(args.model), Path(args.data), args.seed)
-    atomic_write_json(args.outcomes or outcomes_path(args.out), outcomes)
+    atomic_write_json(outcomes_file, outcomes)
     atomic_write_json(args.out, metrics)
     print({split: round(m["greedy_pass1"], 3) for split, m in metrics.items() if m["problems"]})
 

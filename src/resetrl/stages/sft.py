@@ -8,6 +8,7 @@ from pathlib import Path
 
 from resetrl.core.cli import stage_entry
 from resetrl.core.config import add_params_argument, params_from_args
+from resetrl.core.metrics import VAL_PASS1
 from resetrl.core.storage import check_writable
 
 
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(args.threads or params.runtime.threads)
     summary = run_sft(params, Path(args.data), Path(args.out), args.seed)
-    print(f"sft: val pass@1 {summary['eval/val/pass1']:.3f}, held-out localization exact match "
+    print(f"sft: val pass@1 {summary[VAL_PASS1]:.3f}, held-out localization exact match "
           f"{summary['loc/heldout_exact_match']}, {summary['model/parameters']} params")
 
 
