@@ -1,6 +1,7 @@
 """The reset buffer: draw rule, fallback, prefixes cut at thought boundaries, selectors, accounting."""
 
 import dataclasses
+import math
 import random
 
 import pytest
@@ -8,10 +9,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from resetrl.rl.arms import ResetArm
+from resetrl.rl.arms import GRPOArm, ResetArm, build_arm
 from resetrl.rl.resets import (
     OracleSelector,
     RandomSelector,
+    SelfSelector,
     clamp_step,
     draw_fresh,
     make_resets,
@@ -177,3 +179,25 @@ def test_token_accounting_counts_every_sampled_token(scripted, tokenizer, smoke_
     assert collected.metrics["reset/rate"] == 0.5 and collected.metrics["loc/exact_match"] == 1.0
     assert collected.metrics["reset/draws_per_prompt"] == (5 + 14) / 2
     assert [r["reset_step"] for r in collected.records] == [2]
+
+
+def test_the_arm_built_from_its_config_owns_grouping_and_loss(smoke_params):
+    # Two sequences: 3 and 1 trained tokens, log p = log 0.5 everywhere, ratio 1 (old = new).
+    logp_BT = torch.full((2, 3), math.log(0.5))
+    mask_BT = torch.tensor([[1.0, 1.0, 1.0], [1.0, 0.0, 0.0]])
+    adv_B = torch.tensor([1.0, -1.0])
+    grpo, srpo, kl = (build_arm(name, None, smoke_params, torch.Generator())
+                      for name in ("grpo", "srpo", "srpo_clip_kl"))
+    assert isinstance(grpo, GRPOArm) and isinstance(srpo, ResetArm) and isinstance(srpo.selector, SelfSelector)
+    # GRPO: clipped surrogate, token mean: -(3 * 1 + 1 * -1) / 4 = -0.5, with its clip statistics.
+    loss, stats = grpo.loss(logp_BT, logp_BT, adv_B, mask_BT)
+    assert loss.item() == pytest.approx(-0.5) and stats == {"clip_frac": 0.0}
+    # SRPO (the paper's reset loss): -(1/B) sum_i A_i mean_t log p = -(log 0.5 - log 0.5) / 2 = 0, no ratio.
+    loss, stats = srpo.loss(logp_BT, logp_BT, adv_B, mask_BT)
+    assert loss.item() == pytest.approx(0.0) and stats == {}
+    # A micro-batch's share follows what the loss averages: tokens for GRPO, sequences for SRPO.
+    assert grpo.micro_batch_share(mask_BT[:1], mask_BT) == pytest.approx(0.75)
+    assert srpo.micro_batch_share(mask_BT[:1], mask_BT) == pytest.approx(0.5)
+    assert kl.uses_reference and not grpo.uses_reference and not srpo.uses_reference
+    _, stats = kl.loss(logp_BT, logp_BT, adv_B, mask_BT, ref_logp_BT=logp_BT)
+    assert stats["kl"] == pytest.approx(0.0)  # the policy is its own reference here

@@ -27,7 +27,6 @@ rule analyze:
         captions=expand(at("captions/{name}.rst"), name=list(CAPTIONS)),
         pdf=expand(at("plots/{name}.pdf"), name=ANALYSIS_FIGURES),
     params:
-        root=ROOT,
         cfg=params_of("analyze"),
     log:
         at("logs/analyze.log"),
@@ -35,7 +34,7 @@ rule analyze:
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.stages.analyze {PARAMS_ARGS} --results {params.root} --out {output.page} > {log} 2>&1"
+        snakemake_command("analyze", ROOT)
 
 
 # The layout and loss ablations next to SRPO, in one table (opt-in: `snakemake --cores all ablations`).

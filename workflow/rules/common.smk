@@ -4,7 +4,7 @@ import shlex
 import sys
 
 from resetrl.core.config import ParamsError, config_overrides, load_params, params_to_dict, regime_files, results_root, select
-from resetrl.stages import stage_code, stage_params
+from resetrl.stages import snakemake_command, stage_code, stage_params
 
 # Params: params.yaml, then overlays (--configfile FILE ...), then `--config section='{key: value}'`
 # overrides, validated before any job runs (errors name file:line or the override, and the key).

@@ -13,4 +13,4 @@ rule prepare_data:
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.stages.prepare_data {PARAMS_ARGS} --out {output.data} > {log} 2>&1"
+        snakemake_command("prepare_data", ROOT)

@@ -18,9 +18,7 @@ rule evaluate:
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.stages.evaluate {PARAMS_ARGS} --model {input.model} --data {input.data}"
-        " --seed {wildcards.seed} --out {output.metrics}"
-        " --outcomes {output.outcomes} > {log} 2>&1"
+        snakemake_command("evaluate", ROOT)
 
 
 # The warm start, evaluated the same way: the baseline every RL gain is measured against.
@@ -42,9 +40,7 @@ rule evaluate_sft:
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.stages.evaluate {PARAMS_ARGS} --model {input.model} --data {input.data}"
-        " --seed {wildcards.seed} --out {output.metrics}"
-        " --outcomes {output.outcomes} > {log} 2>&1"
+        snakemake_command("evaluate_sft", ROOT)
 
 
 # How the task looks to each warm start: per-step error rates, where first errors fall, p, and how
@@ -66,5 +62,4 @@ rule task_regime:
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.stages.task_regime {PARAMS_ARGS} --model {input.model} --data {input.data}"
-        " --seed {wildcards.seed} --out {output} > {log} 2>&1"
+        snakemake_command("task_regime", ROOT)

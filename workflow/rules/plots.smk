@@ -9,7 +9,6 @@ rule plot_learning_curves:
                    category="Learning curves"),
         pdf=at("plots/learning_curve.pdf"),
     params:
-        root=ROOT,
         cfg=params_of("plot_learning_curves"),
     log:
         at("logs/plot_learning_curves.log"),
@@ -17,5 +16,4 @@ rule plot_learning_curves:
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.stages.plot_learning_curves {PARAMS_ARGS} --runs {params.root}/runs"
-        " --out {params.root}/plots/learning_curve > {log} 2>&1"
+        snakemake_command("plot_learning_curves", ROOT)

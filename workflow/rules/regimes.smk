@@ -5,6 +5,8 @@
 # A setting's params arguments, completed by `{wildcards.regime}.yaml` in each command: the study's,
 # then the map's scale and the setting's overlay (config.regime_files).
 REGIME_ARGS = f"{PARAMS_ARGS} --params configs/regimes/scale.yaml --params configs/regimes/"
+# A setting's results root in a command (its `results`).
+REGIME_ROOT = at("regimes/{wildcards.regime}")
 
 
 wildcard_constraints:
@@ -28,7 +30,7 @@ rule regime_data:
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.stages.prepare_data {REGIME_ARGS}{wildcards.regime}.yaml --out {output.data} > {log} 2>&1"
+        snakemake_command("prepare_data", REGIME_ROOT, "{REGIME_ARGS}{wildcards.regime}.yaml")
 
 
 rule regime_sft:
@@ -40,15 +42,13 @@ rule regime_sft:
         summary=f"{REGIME}/sft/seed{{seed}}/summary.json",
     params:
         cfg=regime_params_of("sft"),
-        out=lambda w: at(f"regimes/{w.regime}/sft/seed{w.seed}"),
     log:
         f"{REGIME}/logs/sft/seed{{seed}}.log",
     threads: 1
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.stages.sft {REGIME_ARGS}{wildcards.regime}.yaml --data {input.data} --seed {wildcards.seed}"
-        " --out {params.out} --threads {threads} > {log} 2>&1"
+        snakemake_command("sft", REGIME_ROOT, "{REGIME_ARGS}{wildcards.regime}.yaml", extra=" --threads {threads}")
 
 
 rule regime_task:
@@ -66,8 +66,7 @@ rule regime_task:
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.stages.task_regime {REGIME_ARGS}{wildcards.regime}.yaml --model {input.model} --data {input.data}"
-        " --seed {wildcards.seed} --out {output} > {log} 2>&1"
+        snakemake_command("task_regime", REGIME_ROOT, "{REGIME_ARGS}{wildcards.regime}.yaml")
 
 
 rule regime_train:
@@ -82,15 +81,13 @@ rule regime_train:
         val_outcomes=f"{REGIME}/runs/{{method}}/seed{{seed}}/val_outcomes.json",
     params:
         cfg=regime_params_of("train"),
-        out=lambda w: at(f"regimes/{w.regime}/runs/{w.method}/seed{w.seed}"),
     log:
         f"{REGIME}/logs/train/{{method}}-seed{{seed}}.log",
     threads: 1
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.stages.train {REGIME_ARGS}{wildcards.regime}.yaml --method {wildcards.method} --seed {wildcards.seed}"
-        " --init {input.init} --data {input.data} --out {params.out} > {log} 2>&1"
+        snakemake_command("train", REGIME_ROOT, "{REGIME_ARGS}{wildcards.regime}.yaml")
 
 
 rule regime_map:

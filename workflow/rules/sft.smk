@@ -10,7 +10,6 @@ rule sft:
         summary=at("sft/seed{seed}/summary.json"),
         plots=directory(at("sft/seed{seed}/live/plots/metrics")),
     params:
-        root=ROOT,
         cfg=params_of("sft"),
     log:
         at("logs/sft/seed{seed}.log"),
@@ -20,5 +19,4 @@ rule sft:
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.stages.sft {PARAMS_ARGS} --data {input.data} --seed {wildcards.seed}"
-        " --out {params.root}/sft/seed{wildcards.seed} --threads {threads} > {log} 2>&1"
+        snakemake_command("sft", ROOT, extra=" --threads {threads}")

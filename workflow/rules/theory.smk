@@ -8,7 +8,6 @@ rule cpi_theory:
                    category="Theory"),
         pdf=at("plots/cpi_theory.pdf"),
     params:
-        root=ROOT,
         cfg=params_of("cpi_theory"),
     log:
         at("logs/cpi_theory.log"),
@@ -16,4 +15,4 @@ rule cpi_theory:
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.stages.cpi_theory {PARAMS_ARGS} --out {output.json} --plot {params.root}/plots/cpi_theory > {log} 2>&1"
+        snakemake_command("cpi_theory", ROOT)

@@ -12,7 +12,6 @@ rule train:
         metrics=at("runs/{method}/seed{seed}/live/metrics.json"),
         plots=directory(at("runs/{method}/seed{seed}/live/plots/metrics")),
     params:
-        root=ROOT,
         cfg=lambda w: params_of("train", w.method),
     log:
         at("logs/train/{method}-seed{seed}.log"),
@@ -22,6 +21,4 @@ rule train:
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.stages.train {PARAMS_ARGS} --method {wildcards.method} --seed {wildcards.seed}"
-        " --init {input.init} --data {input.data} --out {params.root}/runs/{wildcards.method}/seed{wildcards.seed}"
-        " > {log} 2>&1"
+        snakemake_command("train", ROOT)

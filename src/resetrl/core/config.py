@@ -780,8 +780,47 @@ def load_params(paths: str | Path | Sequence[str | Path] = DEFAULT_PARAMS, overr
     return _build(Params, data, load_schema())
 
 
-def params_to_dict(params: Params) -> dict[str, Any]:
-    """Plain JSON-serialisable nested dict of ``params`` (tuples become lists), in schema order."""
+class UndeclaredKeyError(AttributeError):
+    """A stage read a params key it does not declare: its cache would not rerun when that key changes."""
+
+
+class DeclaredParams:
+    """The params a stage may read: its declared keys (``rl``, ``task.slip_rate``, ``arms.srpo``);
+    reading any other key raises, so a stage cannot silently depend on a value its rerun triggers
+    do not track. Attribute access mirrors :class:`Params`; a fully declared section is returned as is."""
+
+    def __init__(self, value: Any, keys: Iterable[str], stage: str, path: str = ""):
+        self._value, self._keys, self._stage, self._path = value, tuple(keys), stage, path
+
+    def _child(self, name: str, value: Any) -> Any:
+        path = f"{self._path}.{name}" if self._path else name
+        if any(path == key or path.startswith(key + ".") for key in self._keys):
+            return value
+        if any(key.startswith(path + ".") for key in self._keys):
+            return DeclaredParams(value, self._keys, self._stage, path)
+        raise UndeclaredKeyError(f"stage {self._stage} reads params key {path}, which it does not declare "
+                                 f"(declared: {', '.join(self._keys)}; see resetrl/stages/__init__.py)")
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self._child(name, getattr(self._value, name))
+
+    def __getitem__(self, name: str) -> Any:  # a named collection: params.arms[method]
+        return self._child(name, self._value[name])
+
+    def __contains__(self, name: str) -> bool:  # which names a collection defines is not a value read
+        return name in self._value
+
+    def __repr__(self) -> str:
+        return f"DeclaredParams({self._stage}: {', '.join(self._keys)})"
+
+
+def params_to_dict(params: Params | DeclaredParams) -> dict[str, Any]:
+    """Plain JSON-serialisable nested dict of ``params`` (tuples become lists), in schema order; of a
+    stage's declared params, only its keys."""
+    if isinstance(params, DeclaredParams):
+        return select(_plain(params._value), params._keys)
     return _plain(params)
 
 

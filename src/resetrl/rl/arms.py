@@ -1,5 +1,14 @@
-"""Arms: how each method turns a batch of prompts into training groups. GRPO samples independent
-groups; RRPO / SRPO / oracle share the reset buffer and differ only in the reset selector."""
+"""Arms: where the methods differ, in one place. An arm, built from its config (`arms.NAME`), owns
+how a batch of prompts becomes training groups, their advantages, and the loss that trains on them:
+
+- GRPO (`selector: none`) samples `rl.group_size` independent chains per prompt; advantages are the
+  group z-score (sample std, GRPO's);
+- RRPO / SRPO / oracle share the reset buffer (`resets`) and differ only in the reset selector
+  (random step, the policy's own localization, the step checker's first error). A base group of
+  fresh chains and each reset's suffixes are normalised separately (population std: a constant
+  group carries no signal), and the reused prefix is masked out of the loss (`mask_prefix`);
+- the loss (`pg_seq_mean`, `clip_token_mean`, `clip_seq_mean_token_mean`) and KL penalty are the
+  arm's config; the trainer calls `arm.loss` without knowing which."""
 
 from __future__ import annotations
 
@@ -7,7 +16,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from resetrl.rl.losses import group_zscore_G, grpo_advantages_G
+from resetrl.core.config import ArmConfig
+from resetrl.rl.losses import group_zscore_G, grpo_advantages_G, micro_batch_share, policy_loss
 from resetrl.rl.resets import (
     LAYOUTS,
     OracleSelector,
@@ -43,8 +53,34 @@ class Collected:
     records: list[dict]  # one per reset, for the analyses (resets.jsonl)
 
 
-class GRPOArm:
-    def __init__(self, engine: RolloutEngine, params, generator: torch.Generator, verifier: VerifierPool | None = None):
+class Arm:
+    """What every arm shares: its config and the loss it names. Subclasses collect training groups."""
+
+    def __init__(self, config: ArmConfig, params):
+        self.config, self.clip_eps, self.dual_clip = config, params.rl.clip_eps, params.rl.dual_clip
+
+    @property
+    def uses_reference(self) -> bool:
+        """Whether the loss needs the warm start's log-probs (a KL penalty towards it)."""
+        return self.config.kl_coef > 0
+
+    def collect(self, problems: list, step: int) -> Collected:
+        raise NotImplementedError
+
+    def loss(self, logp_BT: torch.Tensor, old_logp_BT: torch.Tensor, adv_B: torch.Tensor, mask_BT: torch.Tensor,
+             ref_logp_BT: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        return policy_loss(self.config.loss, logp_BT, old_logp_BT, adv_B, mask_BT, clip_eps=self.clip_eps,
+                           dual_clip=self.dual_clip, kl_coef=self.config.kl_coef, ref_logp_BT=ref_logp_BT)
+
+    def micro_batch_share(self, micro_mask_BT: torch.Tensor, mask_BT: torch.Tensor) -> float:
+        """Weight of a micro-batch's loss in its minibatch's (tokens or sequences, as the loss averages)."""
+        return micro_batch_share(self.config.loss, micro_mask_BT, mask_BT)
+
+
+class GRPOArm(Arm):
+    def __init__(self, engine: RolloutEngine, params, config: ArmConfig, generator: torch.Generator,
+                 verifier: VerifierPool | None = None):
+        super().__init__(config, params)
         self.engine, self.generator, self.verifier = engine, generator, verifier
         self.group_size = params.rl.group_size
         self.sampling = SamplingSettings.from_config(params.rollout)
@@ -61,9 +97,10 @@ class GRPOArm:
                          {}, [])
 
 
-class ResetArm:
-    def __init__(self, engine: RolloutEngine, params, arm, generator: torch.Generator,
+class ResetArm(Arm):
+    def __init__(self, engine: RolloutEngine, params, arm: ArmConfig, generator: torch.Generator,
                  verifier: VerifierPool | None = None):
+        super().__init__(arm, params)
         self.engine, self.generator, self.arm, self.verifier = engine, generator, arm, verifier
         self.max_draws, self.group_size = params.rl.max_draws, params.rl.group_size
         self.sampling = SamplingSettings.from_config(params.rollout)
@@ -141,8 +178,8 @@ def reset_metrics(buffers, selector: str) -> dict[str, float]:
 
 
 def build_arm(method: str, engine: RolloutEngine, params, generator: torch.Generator,
-              verifier: VerifierPool | None = None):
-    arm = params.arms[method]
-    if arm.selector == "none":
-        return GRPOArm(engine, params, generator, verifier)
-    return ResetArm(engine, params, arm, generator, verifier)
+              verifier: VerifierPool | None = None) -> Arm:
+    config = params.arms[method]
+    if config.selector == "none":
+        return GRPOArm(engine, params, config, generator, verifier)
+    return ResetArm(engine, params, config, generator, verifier)

@@ -25,7 +25,7 @@ from resetrl.rl.arms import TOKEN_KINDS, Collected, build_arm
 from resetrl.rl.batch import pack_sequences, policy_logprobs_BT, sampling_mismatch
 from resetrl.rl.evaluation import greedy_pass1, localization_accuracy
 from resetrl.rl.localization import heldout_failed_chains
-from resetrl.rl.losses import gradient_signal_B, micro_batch_share, policy_loss
+from resetrl.rl.losses import gradient_signal_B
 from resetrl.rollout.factory import make_engine
 from resetrl.stages import stage_params
 from resetrl.tasks.scoring import open_verifier, verifier_metrics
@@ -53,7 +53,6 @@ def run_fingerprint(params: Params, method: str, seed: int, init: Path, data: Pa
 class RLTrainer:
     def __init__(self, params: Params, method: str, seed: int, init: Path, data: Path, out: Path):
         self.p, self.method, self.seed, self.out = params, method, seed, Path(out)
-        self.arm_cfg = params.arms[method]
         self.train_set, self.val_set = load_split(data, "train"), load_split(data, "val")
         self.heldout = heldout_failed_chains(self.val_set, params.rl.loc_eval_problems)
         self.card = run_card(params, "train", seed, method)
@@ -62,15 +61,15 @@ class RLTrainer:
         resume_from, saved, (self.model, self.tokenizer) = resumed or (None, None, load_policy(init, params.runtime))
         if params.rl.lora.rank and not is_lora(self.model):
             self.model = add_lora(self.model, params.rl.lora)
-        # The KL reference is the warm start: with LoRA, the same model with its adapters disabled.
-        self.ref_model = load_policy(init, params.runtime)[0] \
-            if self.arm_cfg.kl_coef > 0 and not is_lora(self.model) else None
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]  # LoRA: the adapters only
         self.optimizer = torch.optim.AdamW(self.trainable, lr=params.rl.lr, weight_decay=params.rl.weight_decay)
         self.generator = torch.Generator().manual_seed(seed)
         self.engine = make_engine(params.rollout, self.model, self.tokenizer)
         self.verifier = open_verifier(params.runtime, [self.train_set, self.val_set])
         self.arm = build_arm(method, self.engine, params, self.generator, self.verifier)
+        # The KL reference is the warm start: with LoRA, the same model with its adapters disabled.
+        self.ref_model = load_policy(init, params.runtime)[0] \
+            if self.arm.uses_reference and not is_lora(self.model) else None
         # val_outcomes: step -> each validation problem's greedy 0/1, for paired area-under-curve tests
         self.state = {"step": 0, "epoch": 0, "cursor": 0, "tokens": 0, "history": [], "resets": [],
                       "val_outcomes": {}}
@@ -119,7 +118,7 @@ class RLTrainer:
             return policy_logprobs_BT(self.model, batch, temperature, micro_batch=micro)
 
     def update(self, collected: Collected) -> dict[str, float]:
-        rl, tok, arm = self.p.rl, self.tokenizer, self.arm_cfg
+        rl, tok = self.p.rl, self.tokenizer
         chains = [c for g in collected.groups for c in g.chains]
         adv_B = torch.cat([g.adv_G for g in collected.groups])
         kinds = [g.kind for g in collected.groups for _ in g.chains]
@@ -133,7 +132,7 @@ class RLTrainer:
             old, raw = zip(*(policy_logprobs_BT(self.model, mb, temperature, 1.0, micro_batch=micro)
                              for mb, _, _ in minibatches))
             ref = [self.reference_logprobs_BT(mb, temperature) for mb, _, _ in minibatches] \
-                if self.arm_cfg.kl_coef > 0 else [None] * len(old)
+                if self.arm.uses_reference else [None] * len(old)
         signal_B = torch.zeros(len(chains))
         for (mb, adv_b, idx), old_logp in zip(minibatches, old):
             signal_B[idx] = gradient_signal_B(adv_b, old_logp, mb.mask_BT)
@@ -145,10 +144,9 @@ class RLTrainer:
             mb_stats: dict[str, float] = {"loss": 0.0}
             for rows, sub in mb.micro_batches(micro):  # gradients accumulate to the minibatch's
                 logp = policy_logprobs_BT(self.model, sub, temperature)
-                loss, sub_stats = policy_loss(arm.loss, logp, old_logp[rows], adv_b[rows], sub.mask_BT,
-                                              clip_eps=rl.clip_eps, dual_clip=rl.dual_clip, kl_coef=arm.kl_coef,
-                                              ref_logp_BT=None if ref_logp is None else ref_logp[rows])
-                share = micro_batch_share(arm.loss, sub.mask_BT, mb.mask_BT)
+                loss, sub_stats = self.arm.loss(logp, old_logp[rows], adv_b[rows], sub.mask_BT,
+                                                None if ref_logp is None else ref_logp[rows])
+                share = self.arm.micro_batch_share(sub.mask_BT, mb.mask_BT)
                 (loss * share).backward()
                 for k, v in {"loss": loss.item(), **sub_stats}.items():
                     mb_stats[k] = mb_stats.get(k, 0.0) + v * share

@@ -1,5 +1,5 @@
-"""What each pipeline stage reads: its params keys and its source files. Snakemake derives its
-rerun triggers from this module, and `dvc.yaml` is generated from it:
+"""What each pipeline stage reads: its params keys and its source files, and its command. Snakemake's
+rules take their commands and rerun triggers from this module, and `dvc.yaml` is generated from it:
 
     python -m resetrl.stages dvc            # rewrite dvc.yaml (--check: fail if it differs)
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "prepare_data": ("prepare_data", ("task",)),
     "sft": ("sft", ("model", "sft", "rollout", "runtime", "task.surface_forms", "task.slip_rate",
                     "rl.localization_max_tokens", "rl.loc_eval_problems")),
-    "train": ("train", ("rl", "rollout", "runtime")),
+    "train": ("train", ("rl", "rollout", "runtime", "model.pretrained")),
     "evaluate": ("evaluate", ("eval", "rollout", "runtime")),
     "evaluate_sft": ("evaluate", ("eval", "rollout", "runtime")),
     "task_regime": ("task_regime", ("rl.group_size", "rl.localization_max_tokens", "rollout", "runtime")),
@@ -90,6 +91,13 @@ def stage_params(stage: str, method: str | None = None) -> tuple[str, ...]:
     return (*keys, f"arms.{method}") if stage == "train" else keys
 
 
+def declared_params(params, stage: str, method: str | None = None):
+    """The view of `params` a stage runs with: reading a key it does not declare raises."""
+    from resetrl.core.config import DeclaredParams
+
+    return DeclaredParams(params, stage_params(stage, method), stage)
+
+
 @dataclass(frozen=True)
 class DvcStage:
     """A stage of dvc.yaml. `args` follow `python -m resetrl.MODULE --params params.yaml`;
@@ -147,6 +155,15 @@ def dvc_stages() -> dict[str, DvcStage]:
                             files=("results/RESULTS.md", "results/analysis.json", "results/claims.json",
                                    "results/tables", "results/captions", *figures)),
     }
+
+
+def snakemake_command(stage: str, root: str, params_args: str = "{PARAMS_ARGS}", extra: str = "") -> str:
+    """A Snakemake rule's shell command for a stage: DVC's (the table above) with the configuration's
+    params arguments, its results root for `results`, and wildcards for the matrix items; `extra`
+    adds Snakemake-only flags (e.g. its thread count). The job's output goes to its log."""
+    args = dvc_stages()[stage].args.replace("${item.method}", "{wildcards.method}")
+    args = re.sub(r"(?<![\w-])results(?=/|\s|$)", root, args.replace("${item.seed}", "{wildcards.seed}"))
+    return f"python -m {stage_module(stage)} {params_args} {args}{extra} > {{log}} 2>&1"
 
 
 # The only metrics file, so `dvc exp show` stays short.

@@ -9,6 +9,7 @@ from pathlib import Path
 from resetrl.analysis.report import write_ablation_table, write_outputs
 from resetrl.core.cli import stage_entry
 from resetrl.core.config import add_params_argument, params_from_args
+from resetrl.stages import declared_params
 
 
 @stage_entry
@@ -20,10 +21,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ablations", action="store_true",
                         help="write only results/tables/ablations.{md,csv,tex} (SRPO and study.ablations)")
     args = parser.parse_args(argv)
+    params = declared_params(params_from_args(args), "analyze")
     if args.ablations:
-        write_ablation_table(Path(args.results), params_from_args(args))
+        write_ablation_table(Path(args.results), params)
         return
-    summary = write_outputs(Path(args.results), params_from_args(args), Path(args.out))
+    summary = write_outputs(Path(args.results), params, Path(args.out))
     for c in summary["claims"]:
         print(f"{c['verdict']:>15}: {c['claim']}")
 

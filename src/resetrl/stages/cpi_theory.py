@@ -11,6 +11,7 @@ from resetrl.analysis.cpi import plot_theory, run_theory
 from resetrl.core.cli import stage_entry
 from resetrl.core.config import add_params_argument, params_from_args
 from resetrl.core.storage import atomic_write_json
+from resetrl.stages import declared_params
 
 
 @stage_entry
@@ -20,7 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="results/theory/cpi.json", help="the check's summary JSON")
     parser.add_argument("--plot", default="results/plots/cpi_theory", help="figure path without suffix")
     args = parser.parse_args(argv)
-    params = params_from_args(args)
+    params = declared_params(params_from_args(args), "cpi_theory")
     result = run_theory(params.theory)
     plot_theory(result, Path(args.plot))
     atomic_write_json(args.out, result)

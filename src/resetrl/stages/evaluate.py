@@ -9,6 +9,7 @@ from pathlib import Path
 from resetrl.core.cli import stage_entry
 from resetrl.core.config import add_params_argument, params_from_args
 from resetrl.core.storage import atomic_write_json, check_writable
+from resetrl.stages import declared_params
 
 
 @stage_entry
@@ -21,7 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", required=True, help="metrics JSON to write")
     parser.add_argument("--outcomes", help="per-problem outcomes JSON to write (default: next to --out)")
     args = parser.parse_args(argv)
-    params = params_from_args(args)
+    params = declared_params(params_from_args(args), "evaluate")
     # Per-problem outcomes stay out of the metrics file, which `dvc metrics` reads: seed0.problems.json.
     outcomes_file = args.outcomes or Path(args.out).with_suffix(".problems.json")
     check_writable(args.out, outcomes_file)

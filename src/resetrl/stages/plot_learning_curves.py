@@ -10,6 +10,7 @@ from pathlib import Path
 from resetrl.analysis.curves import plot_learning_curves
 from resetrl.core.cli import stage_entry
 from resetrl.core.config import add_params_argument, params_from_args
+from resetrl.stages import declared_params
 
 
 @stage_entry
@@ -19,7 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", default="results/runs", help="holds <method>/seed<k>/history.json")
     parser.add_argument("--out", default="results/plots/learning_curve", help="path without suffix")
     args = parser.parse_args(argv)
-    study = params_from_args(args).study
+    study = declared_params(params_from_args(args), "plot_learning_curves").study
     runs = {m: [json.loads((Path(args.runs) / m / f"seed{s}" / "history.json").read_text())
                 for s in study.seeds] for m in study.methods}
     plot_learning_curves(runs, Path(args.out), reference=study.methods[0])

@@ -12,6 +12,7 @@ from pathlib import Path
 from resetrl.core.cli import stage_entry
 from resetrl.core.config import add_params_argument, params_from_args
 from resetrl.core.storage import check_writable
+from resetrl.stages import declared_params
 from resetrl.tasks.splits import prepare_data
 
 
@@ -21,7 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     add_params_argument(parser)
     parser.add_argument("--out", default="results/data", help="directory for the JSONL splits")
     args = parser.parse_args(argv)
-    task = params_from_args(args).task
+    task = declared_params(params_from_args(args), "prepare_data").task
     check_writable(Path(args.out) / "manifest.json")
     manifest = prepare_data(task, args.out)
     print({k: v["count"] for k, v in manifest["splits"].items()})

@@ -10,6 +10,7 @@ from resetrl.core.cli import stage_entry
 from resetrl.core.config import add_params_argument, params_from_args
 from resetrl.core.metrics import VAL_PASS1
 from resetrl.core.storage import check_writable
+from resetrl.stages import declared_params
 
 
 @stage_entry
@@ -24,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", default="results/data", help="prepared data directory")
     parser.add_argument("--out", default="results/sft/seed0", help="directory for the model and summary.json")
     args = parser.parse_args(argv)
-    params = params_from_args(args)
+    params = declared_params(params_from_args(args), "sft")
     if args.seed:  # the study seed's own warm start: other data order and initialisation
         params = replace(params, sft=replace(params.sft, seed=params.sft.seed + args.seed),
                          model=replace(params.model, init_seed=params.model.init_seed + args.seed))

@@ -12,6 +12,7 @@ from pathlib import Path
 from resetrl.core.cli import stage_entry
 from resetrl.core.config import add_params_argument, params_from_args
 from resetrl.core.storage import atomic_write_json, check_writable
+from resetrl.stages import declared_params
 
 
 @stage_entry
@@ -23,7 +24,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampled chains")
     parser.add_argument("--out", required=True, help="measurements JSON to write")
     args = parser.parse_args(argv)
-    params = params_from_args(args)
+    params = declared_params(params_from_args(args), "task_regime")
     check_writable(args.out)
     import torch  # after parsing: --help and argument errors stay instant
 

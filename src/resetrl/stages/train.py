@@ -8,6 +8,7 @@ from pathlib import Path
 from resetrl.core.cli import stage_entry
 from resetrl.core.config import add_params_argument, params_from_args
 from resetrl.core.storage import check_writable
+from resetrl.stages import declared_params
 
 
 @stage_entry
@@ -21,7 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", default="results/data", help="prepared data directory")
     parser.add_argument("--out", required=True, help="run directory (resumes from its checkpoints)")
     args = parser.parse_args(argv)
-    params = params_from_args(args)
+    params = declared_params(params_from_args(args), "train", args.method)
     if args.method not in params.arms:
         parser.error(f"--method {args.method!r} is not an arm of params.yaml: {sorted(params.arms)}")
     check_writable(Path(args.out) / "history.json")
