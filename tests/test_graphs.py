@@ -1,6 +1,7 @@
 """Snakemake and DVC describe the same graph: stages, commands, deps, outs and params keys; the
 committed dvc.yaml is the one generated from the stage table."""
 
+import ast
 import importlib.util
 import re
 import subprocess
@@ -9,13 +10,54 @@ from pathlib import Path
 
 import pytest
 
-from resetrl.stages import DVC_HEADER, dvc_yaml, main, stage_params
+from resetrl.stages import DVC_HEADER, STAGES, dvc_yaml, main, stage_code, stage_params
 
 needs_dvc = pytest.mark.skipif(importlib.util.find_spec("dvc") is None, reason="needs dvc (requirements.txt)")
 
 
 def test_committed_dvc_yaml_is_generated_from_the_stage_table(repo_root):
     assert (repo_root / "dvc.yaml").read_text() == dvc_yaml(), "run `python -m resetrl.stages dvc`"
+
+
+def package_imports(src: Path) -> dict[str, set[str]]:
+    """Every package module -> the package modules it imports, anywhere in it (lazy imports too)."""
+    graph = {}
+    for path in (src / "resetrl").rglob("*.py"):
+        module = ".".join(path.relative_to(src).with_suffix("").parts).removesuffix(".__init__")
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("resetrl"):
+                names.add(node.module)
+            elif isinstance(node, ast.Import):
+                names |= {a.name for a in node.names if a.name.startswith("resetrl")}
+        graph[module] = names
+    return graph
+
+
+def test_the_package_has_no_import_circle(repo_root):
+    graph, done, path = package_imports(repo_root / "src"), set(), []
+
+    def visit(module):
+        assert module not in path, f"import circle: {' -> '.join(path[path.index(module):] + [module])}"
+        if module in done:
+            return
+        path.append(module)
+        for name in sorted(graph.get(module, ())):
+            visit(name)
+        path.pop()
+        done.add(module)
+
+    assert len(graph) > 40
+    for module in sorted(graph):
+        visit(module)
+
+
+def test_a_vllm_only_edit_reruns_no_cpu_stage(repo_root):
+    # Both tools track a stage's code as stage_code (Snakemake's `code` input, dvc.yaml's deps).
+    engine = "src/resetrl/rollout/vllm_engine.py"
+    assert all(engine not in stage_code(stage) for stage in STAGES)
+    assert engine not in dvc_yaml()
+    assert "src/resetrl/rollout/torch_engine.py" in stage_code("train")  # what the CPU study runs is tracked
 
 
 def test_the_generator_check_fails_on_a_hand_edit(repo_root, tmp_path):
