@@ -12,13 +12,13 @@ from transformers import AutoModelForCausalLM
 from resetrl.core.config import LoraConfig, ParamsError, load_params
 from resetrl.core.lora import add_lora, is_lora, merged_model, merged_named_weights
 from resetrl.core.model import POINTER, initial_policy, load_policy, save_pointer, save_policy
+from resetrl.core.response_format import THOUGHT_END
 from resetrl.core.tokenizer import ThoughtDelimiter
 from resetrl.rl.batch import pack_sequences, policy_logprobs_BT
 from resetrl.rl.localization import INSTRUCTION, localization_prompt_ids
 from resetrl.rl.losses import micro_batch_share, policy_loss
 from resetrl.rollout.engine import SamplingSettings
 from resetrl.rollout.factory import make_engine
-from resetrl.tasks.procedural import THOUGHT_END
 from resetrl.tasks.sources import THOUGHT_PROMPT
 from resetrl.testing import ANSWER, save_tiny_hub_model
 

@@ -22,11 +22,13 @@ import resetrl.core.config as config_module
 from resetrl.core.config import (
     SCHEMA_FILE,
     ArmConfig,
+    DeclaredParams,
     Layout,
     Loss,
     Params,
     ParamsError,
     Selector,
+    UndeclaredKeyError,
     add_params_argument,
     config_overrides,
     generated_schema,
@@ -477,3 +479,26 @@ def test_arm_overlay_fills_missing_keys_from_the_arm_of_that_name(tmp_path: Path
     assert params.arms["grpo"].kl_coef == 0.1 and params.arms["grpo"].loss == "clip_token_mean"
     assert params.arms["mine"].selector == "self" and params.arms["mine"].loss == "pg_seq_mean"
     assert set(load_params([PARAMS]).arms) < set(params.arms)  # defaults kept, new arm added
+
+
+def test_a_stage_reads_only_its_declared_keys() -> None:
+    params = load_params(PARAMS)
+    view = DeclaredParams(params, ("rl", "task.slip_rate", "arms.srpo"), "demo")
+    assert view.rl is params.rl  # a fully declared section is the section itself
+    assert view.task.slip_rate == params.task.slip_rate
+    assert view.arms["srpo"] is params.arms["srpo"] and "grpo" in view.arms
+    for read in (lambda: view.model, lambda: view.task.n_train, lambda: view.arms["grpo"]):
+        with pytest.raises(UndeclaredKeyError, match="stage demo reads params key (model|task.n_train|arms.grpo)"):
+            read()
+    # What a stage's digests and fingerprints cover: its declared keys only.
+    assert params_to_dict(view) == {"rl": params_to_dict(params)["rl"], "task": {"slip_rate": 0.0},
+                                    "arms": {"srpo": params_to_dict(params)["arms"]["srpo"]}}
+
+
+def test_every_stage_runs_with_its_declared_keys() -> None:
+    from resetrl.stages import STAGES, declared_params, stage_params
+
+    params = load_params(PARAMS)
+    for stage in STAGES:
+        view = declared_params(params, stage, "srpo")
+        assert set(params_to_dict(view)) == {key.split(".")[0] for key in stage_params(stage, "srpo")}

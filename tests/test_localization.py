@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from resetrl.core.response_format import THOUGHT_END
 from resetrl.core.tokenizer import build_char_tokenizer
 from resetrl.rl.localization import (
     INSTRUCTION,
@@ -14,7 +15,7 @@ from resetrl.rl.localization import (
     localization_text,
     parse_localized_step,
 )
-from resetrl.tasks.procedural import THOUGHT_END, Problem, check_chain, generate_problems, split_thoughts
+from resetrl.tasks.procedural import Problem, check_chain, generate_problems, split_thoughts
 
 EXAMPLE = Problem(id="ex", start=37, ops=(("+", 48), ("*", 3), ("-", 19)), answer=236)
 THOUGHTS = ["37+48=85", "85*3=265", "265-19=246 \\boxed{246}"]

@@ -7,8 +7,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from resetrl.core.model import count_parameters, save_policy
+from resetrl.core.response_format import THOUGHT_END
 from resetrl.core.tokenizer import ThoughtDelimiter, target_ids
-from resetrl.tasks.procedural import THOUGHT_END
 
 TEXT = "Compute left to right: 13 *3\n13*3=39 \\boxed{39}" + THOUGHT_END
 

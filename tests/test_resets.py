@@ -9,6 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from resetrl.core.response_format import THOUGHT_END
 from resetrl.rl.arms import GRPOArm, ResetArm, build_arm
 from resetrl.rl.resets import (
     OracleSelector,
@@ -20,7 +21,7 @@ from resetrl.rl.resets import (
     thought_texts,
 )
 from resetrl.rollout.engine import Chain, RolloutEngine, SamplingSettings
-from resetrl.tasks.procedural import THOUGHT_END, Problem, check_chain, corrupt_chain
+from resetrl.tasks.procedural import Problem, check_chain, corrupt_chain
 
 PROBLEM = Problem("p", 13, (("*", 3), ("*", 2), ("-", 13), ("-", 3)), 62)
 SETTINGS = SamplingSettings(0.7, 0.95, 8, 32, 16)

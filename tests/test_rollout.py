@@ -12,13 +12,13 @@ import torch
 
 import resetrl.rollout.torch_engine as sampler
 from resetrl.core.model import load_policy
+from resetrl.core.response_format import BOXED, THOUGHT_END
 from resetrl.core.tokenizer import ThoughtDelimiter
 from resetrl.rl.batch import pack_sequences, policy_logprobs_BT
 from resetrl.rollout.engine import SamplingSettings
 from resetrl.rollout.factory import make_engine
 from resetrl.rollout.torch_engine import TorchEngine
 from resetrl.rollout.vllm_engine import _ChainState
-from resetrl.tasks.procedural import BOXED, THOUGHT_END
 
 HAS_VLLM = importlib.util.find_spec("vllm") is not None
 needs_vllm = pytest.mark.skipif(not HAS_VLLM, reason="vLLM is not installed here (its tests run in CI's vLLM "

@@ -6,8 +6,9 @@ import types
 
 import pytest
 
+from resetrl.core.response_format import THOUGHT_END
 from resetrl.core.storage import write_jsonl
-from resetrl.tasks.procedural import THOUGHT_END, generate_problems
+from resetrl.tasks.procedural import generate_problems
 from resetrl.tasks.sources import (
     THOUGHT_PROMPT,
     TextProblem,

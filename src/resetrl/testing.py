@@ -10,8 +10,8 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
+from resetrl.core.response_format import THOUGHT_END
 from resetrl.rl.localization import INSTRUCTION
-from resetrl.tasks.procedural import THOUGHT_END
 from resetrl.tasks.sources import THOUGHT_PROMPT
 
 CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"

@@ -11,9 +11,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from resetrl.core.config import Params, params_to_dict, select
-from resetrl.stages import stage_params
-from resetrl.tasks.procedural import BOXED, THOUGHT_END
+from resetrl.core.config import DeclaredParams, Params, params_to_dict
+from resetrl.core.response_format import BOXED, THOUGHT_END
 
 CARD_FILE = "README.md"
 
@@ -81,12 +80,12 @@ class ModelCard:
             "--gpu-memory-utilization 0.1", "```", ""])
 
 
-def run_card(params: Params, stage: str, seed: int, method: str | None = None, **facts) -> ModelCard:
-    """The card of a warm start (`stage` sft) or an RL run (`stage` train, `method` its arm)."""
-    keys = select(params_to_dict(params), stage_params(stage, method))
+def run_card(params: Params | DeclaredParams, seed: int, method: str | None = None, **facts) -> ModelCard:
+    """The card of a warm start or an RL run (`method`: its arm). Its params digest covers the keys the
+    stage declares (a stage runs with DeclaredParams), so editing another stage's keys leaves it."""
     title = f"resetrl {method}, seed {seed}" if method else f"resetrl SFT warm start, seed {seed}"
     origin = ({"base model": params.model.pretrained} if params.model.pretrained
               else {"model": "a tiny Llama trained from scratch (model.* in params)"})
-    rollout = params.rollout
+    rollout, keys = params.rollout, params_to_dict(params)
     return ModelCard(title, {"arm": method or "sft", "seed": seed, **facts, "params digest": digest(keys), **origin},
                      rollout.max_thoughts * rollout.max_thought_tokens)

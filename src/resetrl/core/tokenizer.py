@@ -13,7 +13,7 @@ import string
 from tokenizers import AddedToken, Tokenizer, decoders, models
 from transformers import PreTrainedTokenizerFast
 
-from resetrl.tasks.procedural import THOUGHT_END
+from resetrl.core.response_format import THOUGHT_END
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIAL_TOKENS = [PAD, BOS, EOS, UNK]

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from resetrl.core.response_format import THOUGHT_END
 from resetrl.rl.localization import localization_prompt_ids, parse_localized_step
 from resetrl.rollout.engine import Chain, RolloutEngine, SamplingSettings, prompt_ids
-from resetrl.tasks.procedural import THOUGHT_END
 from resetrl.tasks.scoring import first_error, group_rewards, has_step_checker, rewards
 from resetrl.tasks.verify import VerifierPool
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from resetrl.core.checkpoint import CheckpointStore
-from resetrl.core.config import Params, params_to_dict, select
+from resetrl.core.config import Params, params_to_dict
 from resetrl.core.lora import add_lora, is_lora, merged_model
 from resetrl.core.metrics import VAL_PASS1, MetricsLog, Progress
 from resetrl.core.model import load_policy, save_policy
@@ -27,7 +27,6 @@ from resetrl.rl.evaluation import greedy_pass1, localization_accuracy
 from resetrl.rl.localization import heldout_failed_chains
 from resetrl.rl.losses import gradient_signal_B
 from resetrl.rollout.factory import make_engine
-from resetrl.stages import stage_params
 from resetrl.tasks.scoring import open_verifier, verifier_metrics
 from resetrl.tasks.splits import load_split
 
@@ -45,7 +44,7 @@ def directory_digest(path: Path, max_hashed_bytes: int = 1 << 26) -> str:
 
 def run_fingerprint(params: Params, method: str, seed: int, init: Path, data: Path) -> str:
     """Hash of everything a run's trajectory depends on, to refuse resuming a different run."""
-    inputs = {"method": method, "seed": seed, **select(params_to_dict(params), stage_params("train", method)),
+    inputs = {"method": method, "seed": seed, **params_to_dict(params),  # the train stage's declared keys
               "init": directory_digest(init), "data": (data / "manifest.json").read_text()}  # holds each split's sha256
     return digest(inputs)
 
@@ -55,7 +54,7 @@ class RLTrainer:
         self.p, self.method, self.seed, self.out = params, method, seed, Path(out)
         self.train_set, self.val_set = load_split(data, "train"), load_split(data, "val")
         self.heldout = heldout_failed_chains(self.val_set, params.rl.loc_eval_problems)
-        self.card = run_card(params, "train", seed, method)
+        self.card = run_card(params, seed, method)
         self.store = CheckpointStore(self.out / "ckpt", run_fingerprint(params, method, seed, init, data))
         resumed = self.store.load_latest(lambda path: load_policy(path, params.runtime))
         resume_from, saved, (self.model, self.tokenizer) = resumed or (None, None, load_policy(init, params.runtime))

@@ -105,7 +105,7 @@ def run_sft(params: Params, data: Path, out: Path, seed: int = 0) -> dict:
     engine.close()
     if verifier is not None:
         verifier.close()
-    card = run_card(params, "sft", seed, step=cfg.steps).with_scores(
+    card = run_card(params, seed, step=cfg.steps).with_scores(
         {"pass@1 (greedy)": log.history[-1][VAL_PASS1],
          "localization exact match": log.history[-1].get("loc/heldout_exact_match")})
     if cfg.steps == 0 and params.model.pretrained is not None:

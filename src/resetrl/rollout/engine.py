@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import torch
 
 from resetrl.core.config import Engine
+from resetrl.core.response_format import BOXED
 from resetrl.core.schema import choices
 from resetrl.core.tokenizer import ThoughtDelimiter
-from resetrl.tasks.procedural import BOXED
 
 ENGINES = choices(Engine)
 

@@ -21,8 +21,8 @@ import tempfile
 import torch
 
 from resetrl.core.lora import merged_named_weights, unwrap
+from resetrl.core.response_format import THOUGHT_END
 from resetrl.rollout.engine import Chain, RolloutEngine, SamplingSettings, finish_after_thought
-from resetrl.tasks.procedural import THOUGHT_END
 
 # Context length vLLM reserves KV cache for; hub models declare 32k-128k, far beyond a 20 x 256-token chain.
 MAX_MODEL_LEN = 8192

@@ -19,9 +19,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-THOUGHT_END = "</thought>"
+from resetrl.core.response_format import BOXED, THOUGHT_END
+
 OPS = ("+", "-", "*")
-BOXED = "\\boxed{"
 
 Ops = tuple[tuple[str, int], ...]
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from resetrl.core.response_format import THOUGHT_END
 from resetrl.core.storage import DataError, PathLike, read_jsonl
-from resetrl.tasks.procedural import THOUGHT_END, Problem, extract_boxed
+from resetrl.tasks.procedural import Problem, extract_boxed
 
 # A str.format template (hence "{{}}"): no chat template and no worked examples, as in the paper.
 THOUGHT_PROMPT = (
