@@ -62,3 +62,22 @@ def test_the_warm_start_stops_where_the_project_stops_under_plain_generate(warm_
         out = model.generate(ids, do_sample=False)[0, ids.shape[1]:]
         assert out[-1] == tokenizer.eos_token_id
         assert tokenizer.decode(out, skip_special_tokens=True) == text
+
+
+def test_the_sft_stage_gives_each_study_seed_its_own_warm_start(warm_start, repo_root, tmp_path):
+    # Through the stage command, as Snakemake runs it: the study seed offsets the SFT and
+    # initialisation seeds, and the stage reads only the keys it declares.
+    from resetrl.core.model import load_policy
+    from resetrl.stages.sft import main
+
+    def warm(seed: int):
+        out = tmp_path / f"seed{seed}"
+        main(["--params", str(repo_root / "params.yaml"), "--params", str(repo_root / "configs/smoke.yaml"),
+              "--set", "sft.steps=2", "--set", "rl.loc_eval_problems=2", "--data", str(warm_start / "data"),
+              "--seed", str(seed), "--out", str(out)])
+        assert "| seed | " + str(seed) + " |" in (out / "model/README.md").read_text()
+        return dict(load_policy(out / "model")[0].named_parameters())
+
+    seed0, seed1 = warm(0), warm(1)
+    assert seed0.keys() == seed1.keys()
+    assert not all(torch.equal(seed0[name], seed1[name]) for name in seed0)

@@ -15,7 +15,7 @@ with group-normalised advantages (the same estimator for both, so only the buffe
     `max_draws`), then 4 suffixes from the parent's first error, normalised per group; without a
     parent the 4 base chains plus 4 new ones form one group. The parent is not trained on.
 Compute is counted in generated steps (a suffix costs only its own steps), as the study counts
-tokens. `python -m resetrl.analysis.summaries.tabular` prints both methods' compute-matched area under the greedy
+tokens. `python -m resetrl.analysis.tabular` prints both methods' compute-matched area under the greedy
 accuracy curve for a grid of regimes (docs/regime_search.md reads it).
 """
 

@@ -25,10 +25,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", default="results/data", help="prepared data directory")
     parser.add_argument("--out", default="results/sft/seed0", help="directory for the model and summary.json")
     args = parser.parse_args(argv)
-    params = declared_params(params_from_args(args), "sft")
+    params = params_from_args(args)
     if args.seed:  # the study seed's own warm start: other data order and initialisation
         params = replace(params, sft=replace(params.sft, seed=params.sft.seed + args.seed),
                          model=replace(params.model, init_seed=params.model.init_seed + args.seed))
+    params = declared_params(params, "sft")
     check_writable(Path(args.out) / "summary.json")
     import torch  # after parsing: --help and argument errors stay instant
 
