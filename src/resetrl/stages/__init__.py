@@ -100,7 +100,7 @@ def declared_params(params, stage: str, method: str | None = None):
 
 @dataclass(frozen=True)
 class DvcStage:
-    """A stage of dvc.yaml. `args` follow `python -m resetrl.MODULE --params params.yaml`;
+    """A stage of dvc.yaml. `args` follow `python -m resetrl.stages.MODULE --params params.yaml`;
     `${item.seed}` / `${item.method}` come from the matrix. `outs` are cached (checkpoints);
     `files` are small outputs kept out of the cache (git holds them)."""
 
