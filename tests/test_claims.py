@@ -10,12 +10,15 @@ from resetrl.analysis.claims import all_claims, arm_roles, auc_budget
 from resetrl.analysis.report import claims_section, plain_words
 from resetrl.analysis.summaries import Run
 
-ARMS = {"grpo": SimpleNamespace(selector="none", loss="clip_token_mean", parent_in_base=False),
-        "grpo_pgseq": SimpleNamespace(selector="none", loss="pg_seq_mean", parent_in_base=False),
-        "rrpo": SimpleNamespace(selector="random", loss="pg_seq_mean", parent_in_base=False),
-        "srpo": SimpleNamespace(selector="self", loss="pg_seq_mean", parent_in_base=False),
-        "srpo_parent": SimpleNamespace(selector="self", loss="pg_seq_mean", parent_in_base=True),
-        "oracle": SimpleNamespace(selector="oracle", loss="pg_seq_mean", parent_in_base=False)}
+def arm(selector: str, loss: str = "pg_seq_mean", parent_in_base: bool = False, layout: str = "1x4"):
+    return SimpleNamespace(selector=selector, loss=loss, parent_in_base=parent_in_base, layout=layout)
+
+
+ARMS = {"grpo": arm("none", "clip_token_mean"), "grpo_pgseq": arm("none"), "rrpo": arm("random"),
+        "srpo": arm("self"), "srpo_parent": arm("self", parent_in_base=True), "srpo_2x4": arm("self", layout="2x4"),
+        "oracle": arm("oracle"), "demo": arm("demo", "clip_token_mean"),
+        "oracle_1x8": arm("oracle", "clip_token_mean", layout="1x8"),
+        "oracle_parent": arm("oracle", "clip_token_mean", parent_in_base=True)}
 N_PROBLEMS = 200
 
 
@@ -44,8 +47,24 @@ def claims_of(runs: dict, grad_signal: dict | None = None) -> dict[str, dict]:
 
 
 def test_roles_take_the_first_arm_of_each_kind_and_skip_beyond_paper_variants():
-    roles = arm_roles(["grpo", "grpo_pgseq", "rrpo", "srpo_parent", "srpo", "oracle"], ARMS)
+    roles = arm_roles(["grpo", "grpo_pgseq", "rrpo", "srpo_parent", "srpo_2x4", "srpo", "oracle"], ARMS)
     assert roles == {"grpo": "grpo", "grpo_pg": "grpo_pgseq", "rrpo": "rrpo", "srpo": "srpo", "oracle": "oracle"}
+    # the positive control and the oracle's layouts have roles of their own, whatever their order
+    roles = arm_roles(["grpo", "oracle_1x8", "oracle_parent", "demo", "oracle"], ARMS)
+    assert roles == {"grpo": "grpo", "oracle_1x8": "oracle_1x8", "oracle_parent": "oracle_parent", "demo": "demo",
+                     "oracle": "oracle"}
+
+
+def test_the_positive_control_and_the_sampled_measure_are_claimed():
+    flat = [0.3, 0.3, 0.3]
+    runs = study({"grpo": flat, "demo": [0.3, 0.7, 0.9]})
+    for r in (r for rs in runs.values() for r in rs):  # sampled curves: the same outcomes
+        r.val_outcomes["by_step_sampled"] = dict(r.val_outcomes["by_step"])
+    c = claims_of(runs)
+    for key in ("demo_vs_grpo", "demo_vs_grpo_sampled", "demo_vs_grpo_final"):
+        assert c[key]["verdict"] == "reproduced" and c[key]["ci_low"] > 0, key
+    assert c["demo_vs_grpo_sampled"]["estimate"] == pytest.approx(c["demo_vs_grpo"]["estimate"])
+    assert "oracle_vs_grpo" not in c
 
 
 def test_a_clear_gain_is_reproduced_on_both_measures_and_a_tie_is_a_tie():

@@ -13,9 +13,11 @@ from resetrl.core.response_format import THOUGHT_END
 from resetrl.rl.arms import GRPOArm, ResetArm, build_arm
 from resetrl.rl.resets import (
     OracleSelector,
+    PromptBuffer,
     RandomSelector,
     SelfSelector,
     clamp_step,
+    demonstration_resets,
     draw_fresh,
     make_resets,
     thought_texts,
@@ -202,3 +204,35 @@ def test_the_arm_built_from_its_config_owns_grouping_and_loss(smoke_params):
     assert kl.uses_reference and not grpo.uses_reference and not srpo.uses_reference
     _, stats = kl.loss(logp_BT, logp_BT, adv_B, mask_BT, ref_logp_BT=logp_BT)
     assert stats["kl"] == pytest.approx(0.0)  # the policy is its own reference here
+
+
+def test_the_positive_control_resets_into_the_solution_and_counts_only_what_it_generates(scripted, tokenizer,
+                                                                                       smoke_params):
+    engine = scripted([False, False, True, True])  # the base group's draws; suffixes follow the solution
+    arm = ResetArm(engine, smoke_params, smoke_params.arms["demo"], torch.Generator().manual_seed(0))
+    collected = arm.collect([PROBLEM], step=0)
+    base, reset = collected.groups
+    assert [g.kind for g in collected.groups] == ["base", "reset"] and len(base.chains) == 4
+    # At the start of the run the window is the last thought: the prefix is thoughts 1-3 of the solution.
+    solution_ids = tokenizer.encode(PROBLEM.solution, add_special_tokens=False)
+    prefix = reset.chains[0].prefix_ids
+    assert tokenizer.decode(prefix) == THOUGHT_END.join(PROBLEM.solution.split(THOUGHT_END)[:3]) + THOUGHT_END
+    assert solution_ids[:len(prefix)] == prefix and reset.n_masked == [len(prefix)] * 4
+    failed = len(tokenizer.encode(wrong_chain(), add_special_tokens=False))
+    assert collected.tokens == {"fresh": 2 * failed + 2 * len(solution_ids), "parent": 0,
+                                "suffix": 4 * (len(solution_ids) - len(prefix)), "localization": 0,
+                                "prefix_reused": 4 * len(prefix)}
+    assert collected.metrics["reset/rate"] == 1.0 and collected.records[0]["reset_step"] == 4
+
+
+def test_the_demonstration_window_widens_to_the_whole_chain(tokenizer):
+    generator = torch.Generator().manual_seed(0)
+
+    def steps(progress):
+        buffers = [PromptBuffer(PROBLEM) for _ in range(200)]
+        demonstration_resets(tokenizer, buffers, progress, generator)
+        return {b.resets[0].step for b in buffers}
+
+    assert steps(0.0) == {4}
+    assert steps(0.5) == {3, 4}  # a window of 1 + int(0.5 * 3) = 2 thoughts
+    assert steps(1.0) == {1, 2, 3, 4}

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from resetrl.core.storage import DataError, read_jsonl, write_jsonl
 from resetrl.tasks.procedural import (
+    HARD_STEP_ERROR,
     FORMS,
     THOUGHT_END,
     Problem,
@@ -201,14 +202,32 @@ def test_slipped_demonstrations_slip_at_the_rate_and_the_checker_finds_the_first
         stated = [int(re.search(r"(?:=|->|is)\s*(-?\d+)", t)[1]) for t in split_thoughts(text)]
         handed = [p.start, *stated[:-1]]  # each thought works on the value the previous one stated
         exact = [apply[op](a, b) for a, (op, b) in zip(handed, p.ops)]
-        assert all(abs(s - e) <= 1 for s, e in zip(stated, exact))  # a slip is off by one, nothing else
+        assert all(s - e in (0, 1) for s, e in zip(stated, exact))  # a slip is one too high, nothing else
         slips = [s != e for s, e in zip(stated, exact)]
         thoughts, slipped = thoughts + len(slips), slipped + sum(slips)
         result = check_chain(p, text)
         assert result.first_error == (slips.index(True) + 1 if any(slips) else None)
-        assert result.correct or any(slips)
+        assert result.correct == (not any(slips))  # one-sided slips never cancel
     assert 0.21 < slipped / thoughts < 0.29
     assert EXAMPLE.written_solution(rng, 1, slip_rate=0.0) == EXAMPLE.solution
+
+
+def test_the_hard_last_step_is_wrong_by_its_own_error_at_the_designed_rate(problems: list[Problem]) -> None:
+    rng = random.Random(3)
+    right = 0
+    for p in problems[:400]:
+        text = p.written_solution(rng, 1, slip_rate=0.0, final_step_accuracy=0.3)
+        result = check_chain(p, text)
+        stated = int(re.search(r"=(-?\d+)", split_thoughts(text)[-1])[1])
+        assert stated - p.answer in (0, HARD_STEP_ERROR)
+        assert result.correct == (stated == p.answer)
+        assert result.first_error == (None if result.correct else len(p.ops))
+        right += result.correct
+    assert 0.25 < right / 400 < 0.35
+    # slips and the hard step's error add up; they never cancel
+    for p in problems[:200]:
+        result = check_chain(p, p.written_solution(rng, 1, slip_rate=0.5, final_step_accuracy=0.5))
+        assert result.correct == (result.first_error is None)
 
 
 def test_corrupt_chain_in_every_form_keeps_its_first_error(problems: list[Problem]) -> None:

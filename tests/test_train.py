@@ -18,7 +18,7 @@ def without_timing(history):
     return [{k: v for k, v in r.items() if not k.startswith("time/")} for r in history]
 
 
-@pytest.mark.parametrize("method", ["grpo", "rrpo", "srpo", "oracle", "srpo_2x4", "srpo_clip_seq"])
+@pytest.mark.parametrize("method", ["grpo", "rrpo", "srpo", "oracle", "srpo_2x4", "srpo_clip_seq", "demo", "oracle_1x8"])
 def test_one_step_changes_parameters_and_counts_tokens(smoke_params, warm_start, tmp_path, method):
     t = trainer(smoke_params, warm_start, tmp_path, method=method)
     before = [p.detach().clone() for p in t.model.parameters()]

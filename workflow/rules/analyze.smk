@@ -14,6 +14,7 @@ rule analyze:
         sft=expand(at("eval/sft/seed{seed}.json"), seed=SEEDS),
         task=expand(at("task/seed{seed}.json"), seed=SEEDS),
         theory=at("theory/cpi.json"),
+        prediction=at("theory/tabular.json"),
         curves=at("plots/learning_curve.png"),
         code=stage_code("analyze"),
     output:

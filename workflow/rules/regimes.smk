@@ -33,9 +33,28 @@ rule regime_data:
         snakemake_command("prepare_data", REGIME_ROOT, "{REGIME_ARGS}{wildcards.regime}.yaml")
 
 
+rule regime_skill:
+    input:
+        data=f"{REGIME}/data",
+        code=stage_code("skill"),
+    output:
+        model=directory(f"{REGIME}/skill/model"),
+        summary=f"{REGIME}/skill/summary.json",
+    params:
+        cfg=regime_params_of("skill"),
+    log:
+        f"{REGIME}/logs/skill.log",
+    threads: 1
+    conda:
+        CONDA_ENV
+    shell:
+        snakemake_command("skill", REGIME_ROOT, "{REGIME_ARGS}{wildcards.regime}.yaml", extra=" --threads {threads}")
+
+
 rule regime_sft:
     input:
         data=f"{REGIME}/data",
+        skill=f"{REGIME}/skill/model",
         code=stage_code("sft"),
     output:
         model=directory(f"{REGIME}/sft/seed{{seed}}/model"),

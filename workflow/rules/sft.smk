@@ -1,8 +1,32 @@
-# Warm start: the tiny model imitates correct chains before RL; one per study seed (the seed offsets
-# the SFT and initialisation seeds), shared by every arm of that seed.
+# The shared skill: trained once on correct demonstrations (sft.skill_steps; 0: a saved starting policy
+# no seed uses), so every seed's warm start fine-tunes the same converged arithmetic. It runs before
+# anything else can, so it takes every core.
+rule skill:
+    input:
+        data=at("data"),
+        pretrained=PRETRAINED,
+        code=stage_code("skill"),
+    output:
+        model=directory(at("skill/model")),
+        summary=at("skill/summary.json"),
+    params:
+        cfg=params_of("skill"),
+    log:
+        at("logs/skill.log"),
+    threads: workflow.cores
+    conda:
+        CONDA_ENV
+    shell:
+        snakemake_command("skill", ROOT, extra=" --threads {threads}")
+
+
+# Warm start: the tiny model imitates solution chains before RL (with sft.skill_steps, a fine-tune of
+# the shared skill); one per study seed (the seed offsets the SFT and initialisation seeds), shared by
+# every arm of that seed.
 rule sft:
     input:
         data=at("data"),
+        skill=at("skill/model"),
         pretrained=PRETRAINED,
         code=stage_code("sft"),
     output:

@@ -16,3 +16,21 @@ rule cpi_theory:
         CONDA_ENV
     shell:
         snakemake_command("cpi_theory", ROOT)
+
+
+# The tabular model's prediction for the study's regime and arms (seconds, no model): printed beside the
+# network's results.
+rule predict:
+    input:
+        code=stage_code("predict"),
+    output:
+        json=at("theory/tabular.json"),
+    params:
+        cfg=params_of("predict"),
+    log:
+        at("logs/predict.log"),
+    threads: 1
+    conda:
+        CONDA_ENV
+    shell:
+        snakemake_command("predict", ROOT)

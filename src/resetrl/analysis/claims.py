@@ -39,10 +39,18 @@ class ArmComparison:
 
 
 # Roles: grpo = the study's first method (the paper's GRPO), grpo_pg = GRPO grouping with the reset
-# loss (the matched-loss control), rrpo / srpo / oracle = the arms with that selector.
+# loss (the matched-loss control), rrpo / srpo / oracle / demo = the arms with that selector in the
+# paper's 1x4 layout, oracle_1x8 / oracle_parent = the oracle in the 1x8 layout / with its parent trained.
 ARM_COMPARISONS = (
     ArmComparison("oracle_vs_grpo", "oracle", "grpo", "greater",
                   "Resetting at the exact first error beats GRPO (the upper bound of every reset method)"),
+    ArmComparison("demo_vs_grpo", "demo", "grpo", "greater",
+                  "Positive control: resetting into the task's own correct solution beats GRPO (the instrument "
+                  "can see a credit-assignment gain)"),
+    ArmComparison("oracle_1x8_vs_grpo", "oracle_1x8", "grpo", "greater",
+                  "The oracle reset with 8 suffixes per parent (1x8) beats GRPO"),
+    ArmComparison("oracle_parent_vs_grpo", "oracle_parent", "grpo", "greater",
+                  "The oracle reset training its failed parent in the base group beats GRPO"),
     ArmComparison("srpo_vs_grpo", "srpo", "grpo", "greater", "SRPO beats GRPO"),
     ArmComparison("srpo_vs_rrpo", "srpo", "rrpo", "greater", "SRPO beats RRPO (self-localized over random resets)"),
     ArmComparison("rrpo_vs_grpo", "rrpo", "grpo", "equal", "RRPO is about equal to GRPO"),
@@ -55,23 +63,35 @@ ARM_COMPARISONS = (
 )
 MEASURES = {
     "auc": "area under the validation greedy pass@1 curve vs generated tokens, up to {budget:,.0f} tokens",
+    "auc_sampled": "area under the validation sampled pass@1 curve (one chain per problem at the rollout "
+                   "temperature) vs generated tokens, up to {budget:,.0f} tokens",
     "final": "final test greedy pass@1",
 }
+CURVE_KEYS = {"auc": "by_step", "auc_sampled": "by_step_sampled"}  # measure -> val_outcomes.json key
 
 
 # The method each reset selector stands for (also how figures name an arm's selector).
-SELECTOR_ROLES = {"none": "grpo", "random": "rrpo", "self": "srpo", "oracle": "oracle"}
+SELECTOR_ROLES = {"none": "grpo", "random": "rrpo", "self": "srpo", "oracle": "oracle", "demo": "demo"}
+
+
+def arm_role(arm) -> str | None:
+    """The role an arm can play: its selector's method, in the 1x4 layout without the parent trained;
+    the oracle's layout variants; GRPO's grouping with the reset loss."""
+    if arm.selector == "none":
+        return "grpo_pg" if arm.loss == "pg_seq_mean" else None
+    if arm.selector == "oracle" and arm.layout == "1x8":
+        return "oracle_1x8"
+    if arm.selector == "oracle" and arm.parent_in_base and arm.layout == "1x4":
+        return "oracle_parent"
+    return SELECTOR_ROLES[arm.selector] if arm.layout == "1x4" and not arm.parent_in_base else None
 
 
 def arm_roles(methods: list[str], arms) -> dict[str, str]:
     """Role -> arm name among the study's methods (the first arm of each kind)."""
     roles = {"grpo": methods[0]}
     for m in methods[1:]:
-        a = arms[m]
-        role = SELECTOR_ROLES[a.selector] if a.selector != "none" else None
-        if a.selector == "none" and a.loss == "pg_seq_mean":
-            role = "grpo_pg"
-        if role and role not in roles and not a.parent_in_base:
+        role = arm_role(arms[m])
+        if role and role not in roles:
             roles[role] = m
     return roles
 
@@ -89,9 +109,10 @@ def auc_budget(runs: dict) -> float:
     return min(_curve(r)[0][-1] for rs in runs.values() for r in rs)
 
 
-def _curve(run) -> tuple[np.ndarray, np.ndarray]:
-    """Generated tokens at each validation point and the per-problem greedy outcomes there (K x P)."""
-    by_step = run.val_outcomes["by_step"]
+def _curve(run, key: str = "by_step") -> tuple[np.ndarray, np.ndarray]:
+    """Generated tokens at each validation point and the per-problem outcomes there (K x P): greedy
+    (by_step) or sampled (by_step_sampled)."""
+    by_step = run.val_outcomes[key]
     tokens = {r["step"]: r[TOKENS] for r in run.history if TOKENS in r}
     steps = sorted(int(s) for s in by_step)
     xs = np.array([tokens[s] for s in steps], dtype=float)
@@ -102,25 +123,28 @@ def _curve(run) -> tuple[np.ndarray, np.ndarray]:
 def per_problem(runs: list, measure: str, budget: float | None) -> np.ndarray:
     """Seeds x problems: each problem's area under its 0/1 validation curve, or its final test
     outcome. The mean over problems is the arm's score on that measure."""
-    if measure == "auc":
-        return np.stack([area_under_curve(*_curve(r), budget) for r in runs])
+    if measure in CURVE_KEYS:
+        return np.stack([area_under_curve(*_curve(r, CURVE_KEYS[measure]), budget) for r in runs])
     return np.stack([np.array(r.outcomes["test"]["greedy"], dtype=float) for r in runs])
 
 
 def arm_claims(runs: dict, roles: dict[str, str], alpha: float, min_effect: float,
-               measures: tuple[str, ...] = ("auc", "final")) -> list[dict]:
+               measures: tuple[str, ...] = ("auc", "auc_sampled", "final")) -> list[dict]:
     budget = auc_budget({m: runs[m] for m in roles.values()})
+    sampled = all("by_step_sampled" in r.val_outcomes for m in roles.values() for r in runs[m])
+    measures = tuple(x for x in measures if x != "auc_sampled" or sampled)  # runs from before it was measured
     out = []
     for c in ARM_COMPARISONS:
         if c.better not in roles or c.baseline not in roles:
             continue
         a, b = runs[roles[c.better]], runs[roles[c.baseline]]
         for measure in measures:
-            suffix = "" if measure == "auc" else "_final"
+            suffix = {"auc": "", "auc_sampled": "_sampled", "final": "_final"}[measure]
             diff = per_problem(a, measure, budget) - per_problem(b, measure, budget)
             text = f"{c.claim} ({roles[c.better]} - {roles[c.baseline]})"
-            out.append(_record(c.id + suffix, text, MEASURES[measure].format(budget=budget), c.kind,
-                               paired_bootstrap(diff, alpha), min_effect))
+            record = _record(c.id + suffix, text, MEASURES[measure].format(budget=budget), c.kind,
+                             paired_bootstrap(diff, alpha), min_effect)
+            out.append({**record, "arm": roles[c.better], "baseline": roles[c.baseline], "measure_key": measure})
     return out
 
 

@@ -78,8 +78,10 @@ def latex_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + [r"\bottomrule", r"\end{tabular}"]) + "\n"
 
 
-def results_page(summary: dict, params, theory: dict | None, table_md: str, measured: list[dict]) -> str:
-    """The page; `measured`: the task measurements of each seed's warm start (`regime`)."""
+def results_page(summary: dict, params, theory: dict | None, table_md: str, measured: list[dict],
+                 prediction: dict | None = None) -> str:
+    """The page; `measured`: the task measurements of each seed's warm start (`regime`); `prediction`: the
+    tabular model's (stage predict)."""
     rl = params.rl
     wall = summary.get("wall_time_seconds")
     timing = (f"Wall time of the last full `snakemake` run of the study: **{wall / 60:.1f} min** ({wall:.0f} s, "
@@ -105,6 +107,8 @@ def results_page(summary: dict, params, theory: dict | None, table_md: str, meas
         *claims_section(summary["claims"], summary["seeds"]),
         "",
         *task_section(measured, params.study.alpha),
+        *profile_section(measured),
+        *prediction_section(prediction, summary["claims"]),
     ]
     if theory is not None:
         s = theory["slopes"]
@@ -257,6 +261,61 @@ def task_section(measured: list[dict], alpha: float) -> list[str]:
     return lines + [""]
 
 
+def profile_section(measured: list[dict]) -> list[str]:
+    """Each warm start's sampled error rate per thought beside the rate its demonstrations were designed
+    with: whether SFT reproduced the design."""
+    measured = [m for m in measured if m.get("position_error_rate")]
+    if not measured:
+        return []
+    designed = measured[0].get("designed_error_rate") or {}
+    pooled = _pooled_rates(measured, "position_error_rate")
+    sampling = measured[0].get("sampling", {})
+    lines = ["## The warm starts' error profile: designed and measured", "",
+             f"Of the thoughts reached with a clean prefix (step checker), the share that are wrong, per position, "
+             f"sampled at temperature {sampling.get('temperature', '?')}, top-p {sampling.get('top_p', '?')} "
+             f"({len(measured)} warm starts; pooled, then the range over seeds). Designed: the demonstrations' rate "
+             "(task.slip_rate for ordinary thoughts, 1 - task.final_step_accuracy for the last).", "",
+             "| thought | designed | measured (pooled) | seeds: min-max | reached |", "|---|---|---|---|---|"]
+    for pos, rate in pooled.items():
+        per_seed = [m["position_error_rate"][pos]["rate"] for m in measured if pos in m["position_error_rate"]]
+        reached = sum(m["position_error_rate"].get(pos, {}).get("reached", 0) for m in measured)
+        lines.append(f"| {pos} | {_num(designed.get(pos), '.3f', '–')} | {rate:.3f} | "
+                     f"{min(per_seed):.3f}-{max(per_seed):.3f} | {reached:,} |")
+    return lines + [""]
+
+
+def prediction_section(prediction: dict | None, claims: list[dict]) -> list[str]:
+    """The tabular model's predicted gain over the baseline beside the network's measured one, per arm."""
+    if not prediction:
+        return []
+    r, baseline = prediction["regime"], next(iter(prediction["arms"]))
+    measured = {(c["arm"], c["measure_key"]): c for c in claims if c.get("baseline") == baseline}
+    lines = ["## Predicted (tabular model) and measured gains over " + baseline, "",
+             f"The tabular model (`resetrl.analysis.tabular`, stage `predict`, seconds) runs each arm's buffer on a "
+             f"{r['n_steps']}-step chain whose ordinary steps slip with {r['slip']:.2f}"
+             + (f" and whose last step starts right with {r['hard_q']:.2f}" if r["hard_share"] else "")
+             + f" (p = {prediction['p_reach_hard_step']:.2f} of fresh chains reach the last step clean), one logit per "
+             "position shared by all problems, the same REINFORCE estimator for every arm, compute counted in "
+             f"generated steps; {prediction['schedule']['steps']} SGD steps, {len(prediction['arms'])} arms x "
+             "paired simulation seeds. Its learning rate is not calibrated to the network's, so compare signs and "
+             "order, not magnitudes. Tabular MDE: the smallest gain the study's seeds could detect at the table's "
+             "seed-to-seed spread (a floor: the network adds warm-start and problem noise).", "",
+             "| arm | predicted, greedy AUC (± SE) | predicted, sampled AUC (± SE) | tabular MDE | measured, greedy "
+             "AUC [95% CI] | measured, sampled AUC [95% CI] | network MDE | prediction inside the interval |",
+             "|---|---|---|---|---|---|---|---|"]
+    for arm, row in prediction["arms"].items():
+        if "gain_greedy" not in row:
+            continue
+        greedy, sampled = measured.get((arm, "auc")), measured.get((arm, "auc_sampled"))
+        inside = "–" if greedy is None else ("yes" if greedy["ci_low"] is not None and
+                                              greedy["ci_low"] <= row["gain_greedy"] <= greedy["ci_high"] else "**no**")
+        lines.append(f"| {arm} | {row['gain_greedy']:+.3f} ± {row['se_greedy']:.3f} | "
+                     f"{row['gain_sampled']:+.3f} ± {row['se_sampled']:.3f} | {row['mde_greedy']:.3f} | "
+                     f"{_interval(greedy) if greedy else '–'} | {_interval(sampled) if sampled else '–'} | "
+                     f"{_num(greedy['mde'] if greedy else None, '.3f', '–')} | {inside} |")
+    return lines + [""]
+
+
 def study_wall_time(results: Path) -> float | None:
     """Seconds from the start of the last `snakemake` invocation that ran the whole study (the
     Snakefile's onstart stamp; the invocation rewrote the data) to its newest evaluation. A full run
@@ -295,10 +354,13 @@ def write_outputs(results: Path, params, out_page: Path) -> dict:
         draw(summary, results / "plots" / name)
     theory_file = results / "theory" / "cpi.json"
     theory = json.loads(theory_file.read_text()) if theory_file.exists() else None
+    prediction_file = results / "theory" / "tabular.json"
+    prediction = json.loads(prediction_file.read_text()) if prediction_file.exists() else None
+    summary["prediction"] = prediction
     for name, caption in CAPTIONS.items():  # the Snakemake report's captions: one source
         atomic_write_text(results / "captions" / f"{name}.rst", caption + "\n")
     atomic_write_json(results / "analysis.json", summary)
     atomic_write_json(results / "claims.json", summary["claims"])
     atomic_write_json(results / "metrics.json", headline_metrics(summary))
-    atomic_write_text(out_page, results_page(summary, params, theory, table_md, measured))
+    atomic_write_text(out_page, results_page(summary, params, theory, table_md, measured, prediction))
     return summary

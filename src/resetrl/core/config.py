@@ -44,7 +44,7 @@ class ParamsError(ValueError):
 
 # Enumerations, shared by the schema (enum) and the code (`choices(Selector)`).
 Source = Literal["procedural", "numina", "reasoning_gym"]
-Selector = Literal["none", "random", "self", "oracle"]
+Selector = Literal["none", "random", "self", "oracle", "demo"]
 Layout = Literal["1x4", "2x4", "1x8"]
 Loss = Literal["pg_seq_mean", "clip_token_mean", "clip_seq_mean_token_mean"]
 Engine = Literal["torch", "vllm"]
@@ -98,7 +98,9 @@ class ArmConfig:
     DEF_NAME: ClassVar[str] = "arm"  # its shape is $defs/arm of the schema
 
     #: Reset selector: none (GRPO, no resets), random (RRPO), self (SRPO: the policy localizes the first error),
-    #: oracle (the step checker's first error: the CPI-CARO upper bound).
+    #: oracle (the step checker's first error: the CPI-CARO upper bound), demo (the positive control: no failed parent;
+    #: the prefix is the task's own correct solution cut at step e, e uniform over a window at the end of the chain that
+    #: widens from the last thought to the whole chain over the run, R^3's reverse curriculum; procedural task only).
     selector: Selector = param("none")
     #: Reset buffer layout per prompt: 1x4 (4 fresh + 4 suffixes of one parent), 2x4 (two parents, 4 suffixes each,
     #: no base group), 1x8 (one parent, 8 suffixes). Ignored when selector is none.
@@ -132,6 +134,13 @@ DEFAULT_ARMS = {name: dataclasses.asdict(ArmConfig(**changes)) for name, changes
     "srpo_clip_seq": {"selector": "self", "loss": "clip_seq_mean_token_mean"},
     "srpo_clip_kl": {"selector": "self", "loss": "clip_token_mean", "kl_coef": 0.05},
     "srpo_parent": {"selector": "self", "parent_in_base": True},
+    # Beyond the paper, on GRPO's loss: the positive control and the layouts the tabular model favours.
+    "demo": {"selector": "demo", "loss": "clip_token_mean"},
+    "oracle_clip": {"selector": "oracle", "loss": "clip_token_mean"},
+    "oracle_1x8": {"selector": "oracle", "layout": "1x8", "loss": "clip_token_mean"},
+    "oracle_parent": {"selector": "oracle", "parent_in_base": True, "loss": "clip_token_mean"},
+    "srpo_1x8_clip": {"selector": "self", "layout": "1x8", "loss": "clip_token_mean", "localization_temperature": 0.0},
+    "rrpo_1x8_clip": {"selector": "random", "layout": "1x8", "loss": "clip_token_mean"},
 }.items()}
 ARM_NAME = {"description": "The name of an arm defined under `arms`.", "type": "string", "pattern": "^[a-z][a-z0-9_]*$"}
 
@@ -233,6 +242,12 @@ class TaskConfig:
     #: slips at every step when sampling, while its greedy steps stay right where it learned the arithmetic. 0:
     #: demonstrations are always correct and every error is a gap in the model's arithmetic.
     slip_rate: float = param(0.0, minimum=0, maximum=0.5)
+    #: The hard last step of a designed warm start: the chance that a demonstration's last thought is right; otherwise
+    #: it states a result 10 too high (an error of its own kind; slips are one too high, so errors never cancel). Below
+    #: 0.5 the warm start's greedy last step is wrong and its sampled one right with about this probability: the
+    #: improvable state sits at the end of the chain, reached clean only by chains without a slip. null: the last
+    #: thought slips like the others.
+    final_step_accuracy: float | None = param(None, minimum=0, maximum=1)
 
 
 @dataclass(frozen=True)
@@ -262,8 +277,13 @@ class SFTConfig:
     """Warm start: next-token loss on correct solution chains (response tokens only)."""
 
     #: Optimizer steps of the warm start; 0 skips it (the paper's setting: RL starts from the instruct model, which
-    #: is then only evaluated).
+    #: is then only evaluated). With skill_steps, the steps of each seed's fine-tune of the shared skill.
     steps: int = param(1500, minimum=0)
+    #: Steps of the shared skill (stage skill): one model trained once on correct demonstrations (no slips, no hard
+    #: step), from which every seed's warm start fine-tunes sft.steps steps on the designed demonstrations (slips,
+    #: the hard step): the arithmetic is learned to convergence once, and the seeds differ only in the fine-tune that
+    #: sets their error profile. 0: no shared skill; each seed imitates from its own initialisation.
+    skill_steps: int = param(0, minimum=0)
     #: Solution chains per optimizer step.
     batch_size: int = param(32, minimum=1)
     #: Synthetic localization examples per optimizer step, on top of the chains: a correct chain with one thought
@@ -399,6 +419,12 @@ class TheoryConfig:
     n_actions: int = param(4, minimum=2)
     #: Steps H of the tree.
     horizon: int = param(4, minimum=2)
+    #: The tabular prediction (stage predict, resetrl.analysis.tabular): SGD steps of each simulated run.
+    tabular_steps: int = param(100, minimum=2)
+    #: Its learning rate on the shared position logits (sets how far a run gets; the prediction is the gain at it).
+    tabular_lr: float = param(0.1, exclusiveMinimum=0)
+    #: Simulations per arm, paired by seed: the predicted gain's standard error and the MDE at study.seeds.
+    tabular_seeds: int = param(8, minimum=2)
 
 
 @dataclass(frozen=True)
@@ -657,8 +683,9 @@ def _cross_checks(d: dict[str, Any]) -> list[tuple[tuple[str, ...], bool, str]]:
     batch = rl["prompts_per_step"] * rl["group_size"]
     budget = ro["max_thoughts"] * ro["max_thought_tokens"]
     procedural = task["source"] == "procedural"
-    oracle_arms = [m for m in (*study["methods"], *study["ablations"])
-                   if m in d["arms"] and d["arms"][m]["selector"] == "oracle"]
+    arms = {m: d["arms"][m] for m in (*study["methods"], *study["ablations"]) if m in d["arms"]}
+    oracle_arms = [m for m, a in arms.items() if a["selector"] in ("oracle", "demo")]
+    demo_2x4 = [m for m, a in arms.items() if a["selector"] == "demo" and a["layout"] == "2x4"]
     return [
         (("study.methods", "study.ablations"), not unknown_arms,
          f"study.methods / study.ablations name arms that `arms` does not define: {unknown_arms}"),
@@ -684,8 +711,9 @@ def _cross_checks(d: dict[str, Any]) -> list[tuple[tuple[str, ...], bool, str]]:
         (("rl.minibatches", "rl.prompts_per_step", "rl.group_size"), batch % rl["minibatches"] == 0,
          f"rl.prompts_per_step * rl.group_size ({batch}) must be divisible by rl.minibatches ({rl['minibatches']})"),
         (("task.source", "study.methods", "study.ablations"), procedural or not oracle_arms,
-         f"arms {oracle_arms} use the oracle selector, which needs the procedural task's step checker; "
-         f"task.source is {task['source']!r}"),
+         f"arms {oracle_arms} use the oracle or demo selector, which needs the procedural task's step checker "
+         f"and solutions; task.source is {task['source']!r}"),
+        (("arms",), not demo_2x4, f"arms {demo_2x4}: the demo selector has one reset per prompt; use layout 1x4 or 1x8"),
         (("task.source", "sft.steps"), procedural or d["sft"]["steps"] == 0,
          f"sft.steps ({d['sft']['steps']}) > 0 imitates procedural solutions; with task.source "
          f"{task['source']!r} set sft.steps: 0 (the paper starts RL from the instruct model)"),

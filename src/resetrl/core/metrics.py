@@ -15,6 +15,9 @@ from tqdm import tqdm
 os.environ.setdefault("DVCLIVE_LOGLEVEL", "WARNING")
 
 VAL_PASS1 = "eval/val/pass1"  # greedy pass@1 on the validation split: the learning curves' metric
+# One chain per validation problem at the rollout temperature: smooth where greedy is a step function of a
+# hard step whose right answer is not yet the policy's mode.
+VAL_SAMPLED = "eval/val/pass1_sampled"
 
 
 class MetricsLog:

@@ -4,7 +4,8 @@ how a batch of prompts becomes training groups, their advantages, and the loss t
 - GRPO (`selector: none`) samples `rl.group_size` independent chains per prompt; advantages are the
   group z-score (sample std, GRPO's);
 - RRPO / SRPO / oracle share the reset buffer (`resets`) and differ only in the reset selector
-  (random step, the policy's own localization, the step checker's first error). A base group of
+  (random step, the policy's own localization, the step checker's first error); the positive control
+  (`demo`) resets into the task's own correct solution instead of a failed parent. A base group of
   fresh chains and each reset's suffixes are normalised separately (population std: a constant
   group carries no signal), and the reused prefix is masked out of the loss (`mask_prefix`);
 - the loss (`pg_seq_mean`, `clip_token_mean`, `clip_seq_mean_token_mean`) and KL penalty are the
@@ -23,6 +24,8 @@ from resetrl.rl.resets import (
     OracleSelector,
     RandomSelector,
     SelfSelector,
+    demonstration_resets,
+    draw_base,
     draw_fresh,
     make_resets,
     sample_suffixes,
@@ -102,7 +105,7 @@ class ResetArm(Arm):
                  verifier: VerifierPool | None = None):
         super().__init__(arm, params)
         self.engine, self.generator, self.arm, self.verifier = engine, generator, arm, verifier
-        self.max_draws, self.group_size = params.rl.max_draws, params.rl.group_size
+        self.max_draws, self.group_size, self.steps = params.rl.max_draws, params.rl.group_size, params.rl.steps
         self.sampling = SamplingSettings.from_config(params.rollout)
         loc_settings = SamplingSettings.for_free_text(arm.localization_temperature, params.rollout.top_p,
                                                       params.rl.localization_max_tokens, params.rollout.batch_size)
@@ -110,14 +113,24 @@ class ResetArm(Arm):
             "random": lambda: RandomSelector(generator),
             "oracle": OracleSelector,
             "self": lambda: SelfSelector(engine, loc_settings, generator),
+            "demo": lambda: None,  # no parent to select from
         }[arm.selector]()
+
+    def buffers(self, problems: list, step: int) -> list:
+        """Each prompt's fresh draws and resets, before the suffixes are sampled."""
+        _, _, n_base = LAYOUTS[self.arm.layout]
+        if self.arm.selector == "demo":
+            buffers = draw_base(self.engine, problems, n_base, self.sampling, self.generator)
+            demonstration_resets(self.engine.tokenizer, buffers, step / max(self.steps - 1, 1), self.generator)
+            return buffers
+        buffers = draw_fresh(self.engine, problems, self.arm.layout, self.max_draws, self.group_size, self.sampling,
+                             self.generator, self.verifier)
+        make_resets(buffers, self.selector.select([(b.problem, p) for b in buffers for p in b.parents]))
+        return buffers
 
     def collect(self, problems: list, step: int) -> Collected:
         _, n_suffixes, _ = LAYOUTS[self.arm.layout]
-        buffers = draw_fresh(self.engine, problems, self.arm.layout, self.max_draws, self.group_size, self.sampling,
-                             self.generator, self.verifier)
-        chosen = self.selector.select([(b.problem, p) for b in buffers for p in b.parents])
-        make_resets(buffers, chosen)
+        buffers = self.buffers(problems, step)
         sample_suffixes(self.engine, buffers, n_suffixes, self.sampling, self.generator, self.verifier)
         groups: list[TrainGroup] = []
         for b in buffers:
@@ -132,7 +145,7 @@ class ResetArm(Arm):
         for g in groups:  # per-group z-score with population std; no signal in a constant group
             g.adv_G = group_zscore_G(g.rewards_G, unbiased=False, min_std=1e-8)
         resets = [(b, r) for b in buffers for r in b.resets]
-        parent_tokens = sum(r.parent.n_generated for _, r in resets)
+        parent_tokens = sum(r.parent.n_generated for _, r in resets if r.parent is not None)
         tokens = {
             "fresh": sum(c.n_generated for b in buffers for c in b.drawn) - parent_tokens,
             "parent": parent_tokens,

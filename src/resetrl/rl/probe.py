@@ -3,9 +3,11 @@
 From `group_size` fresh chains per validation problem at the rollout temperature (GRPO's view of
 the task) and `n_suffixes` suffixes resampled at each problem's first failed chain's exact first
 error (the oracle reset's view):
-  * the error rate of each step type: of the thoughts reached with a clean prefix, the share that
-    are wrong, per operation (a chain that stops early is charged to its last thought, one that
-    runs on past the last operation to "overrun", as `task.check_chain` does);
+  * the error rate of each step type and of each position: of the thoughts reached with a clean
+    prefix, the share that are wrong, per operation and per thought (a chain that stops early is
+    charged to its last thought, one that runs on past the last operation to "overrun", as
+    `task.check_chain` does), beside the designed rates of the warm start's demonstrations;
+    clean means clean by the step checker, not by the reward (errors that cancel are errors);
   * where first errors fall: the share at each thought and at the last one;
   * p, the on-policy chance that a fresh chain reaches the first-error state with a clean prefix
     (the other chains of the same problem that are clean through thought e-1), the CPI theory's
@@ -41,22 +43,39 @@ def step_label(problem: Problem, step: int) -> str:
 
 
 def error_of(check: ChainCheck) -> int | None:
-    """The first error of a failed chain (None for a chain whose answer is right)."""
-    return None if check.correct else check.first_error
+    """The step checker's first wrong thought (None for a chain without one). Not the reward: a chain
+    whose errors cancel has a right answer and a first error."""
+    return check.first_error
 
 
-def step_error_rates(problems: list[Problem], checks: list[list[ChainCheck]]) -> dict[str, dict]:
-    """Per step type: thoughts reached with a clean prefix, how many were wrong, and the rate."""
+def error_rates(problems: list[Problem], checks: list[list[ChainCheck]], label) -> dict[str, dict]:
+    """Per label of a thought (`label(problem, i)`, i 1-based): thoughts reached with a clean prefix, how
+    many were wrong, and the rate."""
     reached, wrong = Counter(), Counter()
     for p, group in zip(problems, checks):
         for c in group:
             k = error_of(c)
-            for i in range(1, (len(p.ops) if k is None else k) + 1):
-                reached[step_label(p, i)] += 1
+            reached.update(label(p, i) for i in range(1, (len(p.ops) if k is None else k) + 1))
             if k is not None:
-                wrong[step_label(p, k)] += 1
-    return {op: {"reached": reached[op], "wrong": wrong[op], "rate": wrong[op] / reached[op]}
-            for op in sorted(reached)}
+                wrong[label(p, k)] += 1
+    return {key: {"reached": reached[key], "wrong": wrong[key], "rate": wrong[key] / reached[key]}
+            for key in sorted(reached, key=lambda key: (len(key), key))}
+
+
+def step_error_rates(problems: list[Problem], checks: list[list[ChainCheck]]) -> dict[str, dict]:
+    """Per step type (operation, or "overrun")."""
+    return error_rates(problems, checks, step_label)
+
+
+def position_error_rates(problems: list[Problem], checks: list[list[ChainCheck]]) -> dict[str, dict]:
+    """Per thought position (1-based, as a string)."""
+    return error_rates(problems, checks, lambda _, i: str(i))
+
+
+def designed_error_rates(task, n_steps: int) -> dict[str, float]:
+    """The error rate the warm start's demonstrations have at each thought: slips, then the hard step."""
+    last = task.slip_rate if task.final_step_accuracy is None else 1.0 - task.final_step_accuracy
+    return {str(i): (last if i == n_steps else task.slip_rate) for i in range(1, n_steps + 1)}
 
 
 def first_error_positions(problems: list[Problem], checks: list[list[ChainCheck]]) -> dict:
@@ -95,7 +114,7 @@ def group_signal(checks: list[list[ChainCheck]]) -> dict[str, float]:
 
 
 def measure(engine, problems: list[Problem], rollout, group_size: int, n_suffixes: int,
-            loc_max_tokens: int, seed: int) -> dict:
+            loc_max_tokens: int, seed: int, task=None) -> dict:
     settings = SamplingSettings.from_config(rollout)
     generator = torch.Generator().manual_seed(seed)
     tok = engine.tokenizer
@@ -107,8 +126,8 @@ def measure(engine, problems: list[Problem], rollout, group_size: int, n_suffixe
     parents = []
     for p, g, cs in zip(problems, groups, checks):
         for chain, c in zip(g, cs):
-            k = error_of(c)
-            if k is not None and chain.thought_ends and k <= len(chain.thought_ends):
+            k = error_of(c)  # the buffer picks parents by the reward, and resets at the checker's error
+            if not c.correct and k is not None and chain.thought_ends and k <= len(chain.thought_ends):
                 parents.append((p, chain, k, [x.correct for x in cs]))
                 break
     requests = [(prompt_ids(tok, p), chain.response_ids[:chain.thought_ends[k - 2]] if k > 1 else [])
@@ -129,6 +148,9 @@ def measure(engine, problems: list[Problem], rollout, group_size: int, n_suffixe
         "group_size": group_size,
         "fresh_success": sum(fresh) / len(fresh),
         "step_error_rate": step_error_rates(problems, checks),
+        "position_error_rate": position_error_rates(problems, checks),
+        "designed_error_rate": None if task is None else designed_error_rates(task, max(len(p.ops) for p in problems)),
+        "sampling": {"temperature": rollout.temperature, "top_p": rollout.top_p},
         "first_error": first_error_positions(problems, checks),
         "p_reach": reach_probability(checks),
         "groups": group_signal(checks),
@@ -156,6 +178,6 @@ def probe_task(params, model: Path, data: Path, seed: int) -> dict:
     engine = make_engine(params.rollout, *load_policy(model, params.runtime))
     try:
         return measure(engine, problems, params.rollout, params.rl.group_size, params.rl.group_size // 2,
-                       params.rl.localization_max_tokens, seed)
+                       params.rl.localization_max_tokens, seed, params.task)
     finally:
         engine.close()

@@ -9,6 +9,9 @@ Without enough failures the prompt falls back to one GRPO-style group of `group_
 first half of its fresh draws plus as many new, unconditioned ones, which can fail (the first
 draws cannot, or they would have been parents). Draws are batched across prompts in rounds that
 never draw more than the one-at-a-time rule would.
+
+The positive control (`selector: demo`, beyond the paper) needs no failed parent: its prefix is the
+task's own correct solution cut at a late step, the reset a method that knew the right path would make.
 """
 
 from __future__ import annotations
@@ -34,9 +37,10 @@ def clamp_step(step: int | None, n_thoughts: int) -> int:
 
 @dataclass
 class Reset:
-    """One reset: the failed parent, where it was cut, and the suffixes sampled from there."""
+    """One reset: the failed parent (None: a demonstration's prefix), where it was cut, and the suffixes
+    sampled from there."""
 
-    parent: Chain
+    parent: Chain | None
     n_thoughts: int
     step: int  # e: thoughts 1..e-1 are the prefix, thought e is resampled
     oracle_step: int | None  # the step checker's first erroneous thought, clamped like e (None: no checker)
@@ -66,7 +70,8 @@ class PromptBuffer:
 
     @property
     def fallback(self) -> bool:
-        return not self.parents
+        """No failed parent and no demonstration reset: the prompt trains as one GRPO-style group."""
+        return not self.parents and not self.resets
 
 
 def draw_fresh(engine: RolloutEngine, problems: list, layout: str, max_draws: int, group_size: int,
@@ -102,6 +107,27 @@ def draw_fresh(engine: RolloutEngine, problems: list, layout: str, max_draws: in
         b.drawn += group
         b.base += group
     return buffers
+
+
+def draw_base(engine: RolloutEngine, problems: list, n: int, settings: SamplingSettings,
+              generator: torch.Generator) -> list[PromptBuffer]:
+    """n fresh chains per problem as its base group (the demonstration arm has no parent to find)."""
+    requests = [(prompt_ids(engine.tokenizer, p), []) for p in problems]
+    groups = engine.generate(requests, n, settings, generator) if n else [[] for _ in problems]
+    return [PromptBuffer(p, drawn=list(g), base=list(g)) for p, g in zip(problems, groups)]
+
+
+def demonstration_resets(tokenizer, buffers: list[PromptBuffer], progress: float, generator: torch.Generator) -> None:
+    """The positive control's reset: thoughts 1..e-1 of the problem's correct solution as the prefix, e
+    uniform over the last `window` thoughts, a window that widens from the last thought alone to the whole
+    chain as `progress` goes from 0 to 1 (R^3's reverse curriculum: start next to the answer)."""
+    for b in buffers:
+        thoughts = b.problem.solution.split(THOUGHT_END)[:-1]
+        n = len(thoughts)
+        window = 1 + int(progress * (n - 1))
+        e = n - int(torch.randint(0, window, (1,), generator=generator))
+        prefix = tokenizer.encode("".join(t + THOUGHT_END for t in thoughts[:e - 1]), add_special_tokens=False)
+        b.resets.append(Reset(None, n, e, None, prefix))
 
 
 def make_resets(buffers: list[PromptBuffer], steps: list[tuple[int, Chain | None, bool]]) -> None:

@@ -17,13 +17,13 @@ import torch
 from resetrl.core.checkpoint import CheckpointStore
 from resetrl.core.config import Params, params_to_dict
 from resetrl.core.lora import add_lora, is_lora, merged_model
-from resetrl.core.metrics import VAL_PASS1, MetricsLog, Progress
+from resetrl.core.metrics import VAL_PASS1, VAL_SAMPLED, MetricsLog, Progress
 from resetrl.core.model import load_policy, save_policy
 from resetrl.core.model_card import digest, run_card
 from resetrl.core.storage import atomic_write_json, write_jsonl
 from resetrl.rl.arms import TOKEN_KINDS, Collected, build_arm
 from resetrl.rl.batch import pack_sequences, policy_logprobs_BT, sampling_mismatch
-from resetrl.rl.evaluation import greedy_pass1, localization_accuracy
+from resetrl.rl.evaluation import greedy_pass1, localization_accuracy, sampled_pass_k
 from resetrl.rl.localization import heldout_failed_chains
 from resetrl.rl.losses import gradient_signal_B
 from resetrl.rollout.factory import make_engine
@@ -69,9 +69,10 @@ class RLTrainer:
         # The KL reference is the warm start: with LoRA, the same model with its adapters disabled.
         self.ref_model = load_policy(init, params.runtime)[0] \
             if self.arm.uses_reference and not is_lora(self.model) else None
-        # val_outcomes: step -> each validation problem's greedy 0/1, for paired area-under-curve tests
+        # val_outcomes: step -> each validation problem's greedy 0/1 (and sampled 0/1), for paired
+        # area-under-curve tests
         self.state = {"step": 0, "epoch": 0, "cursor": 0, "tokens": 0, "history": [], "resets": [],
-                      "val_outcomes": {}}
+                      "val_outcomes": {}, "val_sampled": {}}
         if saved is not None:
             self.optimizer.load_state_dict(saved["optimizer"])
             self.generator.set_state(saved["generator"])
@@ -98,7 +99,11 @@ class RLTrainer:
         self.model.eval()
         result = greedy_pass1(self.engine, self.val_set, self.p.rollout, self.verifier)
         self.state["val_outcomes"][str(step)] = "".join(map(str, result["outcomes"]))
-        return {VAL_PASS1: result["pass1"]}
+        # Its own seed per (run, step): the training stream is untouched, so a resumed run replays it.
+        sampled = sampled_pass_k(self.engine, self.val_set, self.p.rollout, 1, (1,), self.seed * 1_000_003 + step,
+                                 self.verifier)
+        self.state.setdefault("val_sampled", {})[str(step)] = "".join(map(str, sampled["correct"]))
+        return {VAL_PASS1: result["pass1"], VAL_SAMPLED: sampled["pass@1"]}
 
     def localization_check(self) -> dict[str, float]:
         """Greedy self-localization on fixed held-out failed chains: drift of the skill during RL."""
@@ -239,6 +244,7 @@ class RLTrainer:
         save_policy(merged_model(self.model), self.tokenizer, self.out / "model", card)
         write_jsonl(self.out / "resets.jsonl", self.state["resets"])
         atomic_write_json(self.out / "val_outcomes.json", {"ids": [p.id for p in self.val_set],
-                                                           "by_step": self.state["val_outcomes"]})
+                                                           "by_step": self.state["val_outcomes"],
+                                                           "by_step_sampled": self.state["val_sampled"]})
         atomic_write_json(self.out / "history.json", self.state["history"])
         return self.state["history"]

@@ -1,6 +1,8 @@
-"""The warm start (stage `sft`). A tiny model trained from scratch has no reasoning prior (the
-paper's 7B/14B instruct models do), so it first imitates correct chains for a fixed budget that
-leaves it solving a moderate share of problems: room for RL to improve."""
+"""The warm start (stages `skill` and `sft`). A tiny model trained from scratch has no reasoning prior
+(the paper's 7B/14B instruct models do), so it first imitates solution chains. A designed warm start
+learns the arithmetic once from correct demonstrations (the shared skill), then each seed fine-tunes
+on demonstrations whose errors have designed rates (task.slip_rate, task.final_step_accuracy), so its
+sampled error profile is set by params and measured (stage task_regime)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import torch
 
 from resetrl.core.config import Params
 from resetrl.core.metrics import VAL_PASS1, MetricsLog, Progress
-from resetrl.core.model import count_parameters, initial_policy, save_pointer, save_policy
+from resetrl.core.model import count_parameters, initial_policy, load_policy, save_pointer, save_policy
 from resetrl.core.model_card import run_card
 from resetrl.core.storage import atomic_write_json
 from resetrl.core.tokenizer import target_ids
@@ -50,18 +52,21 @@ def mixed_sft_loss(model, tokenizer, rows, loc_rows, localization_weight: float)
     return sum(losses)
 
 
-def run_sft(params: Params, data: Path, out: Path, seed: int = 0) -> dict:
-    """Imitation for `sft.steps` steps, then the warm start's validation accuracy. With 0 steps it
-    only measures the initial policy (a pretrained model is then saved as a pointer, not copied).
-    `seed` is the study seed (already applied to `params`), for the model card."""
+def run_sft(params: Params, data: Path, out: Path, seed: int = 0, init: Path | None = None,
+            designed_errors: bool = True) -> dict:
+    """Imitation for `sft.steps` steps from `init` (None: the initial policy), then the warm start's
+    validation accuracy. With 0 steps it only measures the starting policy (a pretrained model is then
+    saved as a pointer, not copied). `seed` is the study seed (already applied to `params`), for the
+    model card; `designed_errors` False imitates correct demonstrations only (the shared skill)."""
     cfg = params.sft
-    model, tokenizer = initial_policy(params.model, params.runtime)
+    model, tokenizer = initial_policy(params.model, params.runtime) if init is None else load_policy(init, params.runtime)
     train_set, val_set = load_split(data, "train"), load_split(data, "val")
     # Solutions exist for the procedural task only (a config check refuses SFT on real data).
     # Each drawn solution is written anew (task.surface_forms), so chains of a problem differ.
     # With slips (task.slip_rate) each demonstration also slips anew.
-    forms, slip_rate = params.task.surface_forms, params.task.slip_rate
-    written_once = forms == 1 and not slip_rate
+    forms = params.task.surface_forms
+    slip_rate, hard = (params.task.slip_rate, params.task.final_step_accuracy) if designed_errors else (0.0, None)
+    written_once = forms == 1 and not slip_rate and hard is None
     encoded = [(prompt_ids(tokenizer, p), target_ids(tokenizer, p.solution))
                for p in train_set] if cfg.steps and written_once else []
     heldout = heldout_failed_chains(val_set, params.rl.loc_eval_problems)
@@ -86,7 +91,7 @@ def run_sft(params: Params, data: Path, out: Path, seed: int = 0) -> dict:
             model.train()
             rows = rng.sample(encoded, cfg.batch_size) if written_once else [
                 (prompt_ids(tokenizer, p),
-                 target_ids(tokenizer, p.written_solution(rng, forms, slip_rate)))
+                 target_ids(tokenizer, p.written_solution(rng, forms, slip_rate, hard)))
                 for p in rng.sample(train_set, cfg.batch_size)]
             loc_rows = [localization_example(tokenizer, p, rng, forms)[:2]
                         for p in rng.sample(train_set, cfg.localization_batch_size)]
@@ -108,7 +113,7 @@ def run_sft(params: Params, data: Path, out: Path, seed: int = 0) -> dict:
     card = run_card(params, seed, step=cfg.steps).with_scores(
         {"pass@1 (greedy)": log.history[-1][VAL_PASS1],
          "localization exact match": log.history[-1].get("loc/heldout_exact_match")})
-    if cfg.steps == 0 and params.model.pretrained is not None:
+    if cfg.steps == 0 and init is None and params.model.pretrained is not None:
         save_pointer(params.model.pretrained, out / "model", card, tokenizer)
     else:
         save_policy(model, tokenizer, out / "model", card)
@@ -121,3 +126,15 @@ def run_sft(params: Params, data: Path, out: Path, seed: int = 0) -> dict:
     }
     atomic_write_json(out / "summary.json", summary)
     return summary
+
+
+def save_start(params: Params, out: Path) -> None:
+    """The starting policy, unevaluated, as the skill stage's output when no seed uses it (a pointer for a
+    pretrained model, never a copy)."""
+    model, tokenizer = initial_policy(params.model, params.runtime)
+    card = run_card(params, 0, step=0)
+    if params.model.pretrained is not None:
+        save_pointer(params.model.pretrained, out / "model", card, tokenizer)
+    else:
+        save_policy(model, tokenizer, out / "model", card)
+    atomic_write_json(out / "summary.json", {"steps": 0, "model/parameters": count_parameters(model)})

@@ -20,14 +20,20 @@ SRC_DIR = Path(__file__).resolve().parents[2]  # holds the resetrl package
 # Stage name -> (entry module under resetrl.stages, params keys it reads).
 STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "prepare_data": ("prepare_data", ("task",)),
+    "skill": ("skill", ("model", "sft", "rollout", "runtime", "task.surface_forms",
+                        "rl.localization_max_tokens", "rl.loc_eval_problems")),
     "sft": ("sft", ("model", "sft", "rollout", "runtime", "task.surface_forms", "task.slip_rate",
-                    "rl.localization_max_tokens", "rl.loc_eval_problems")),
+                    "task.final_step_accuracy", "rl.localization_max_tokens", "rl.loc_eval_problems")),
     "train": ("train", ("rl", "rollout", "runtime", "model.pretrained")),
     "evaluate": ("evaluate", ("eval", "rollout", "runtime")),
     "evaluate_sft": ("evaluate", ("eval", "rollout", "runtime")),
-    "task_regime": ("task_regime", ("rl.group_size", "rl.localization_max_tokens", "rollout", "runtime")),
+    "task_regime": ("task_regime", ("rl.group_size", "rl.localization_max_tokens", "rollout", "runtime",
+                                    "task.slip_rate", "task.final_step_accuracy")),
     "plot_learning_curves": ("plot_learning_curves", ("study",)),
     "cpi_theory": ("cpi_theory", ("theory",)),
+    "predict": ("predict", ("theory", "arms", "study.methods", "study.seeds", "study.alpha", "task.max_steps",
+                            "task.slip_rate", "task.final_step_accuracy", "rl.prompts_per_step", "rl.group_size",
+                            "rl.max_draws")),
     "analyze": ("analyze", ("study", "arms", "model", "rl")),
     "regime_map": ("regime_map", ("study",)),
     "prepare_model": ("prepare_model", ()),
@@ -131,8 +137,11 @@ def dvc_stages() -> dict[str, DvcStage]:
     figures = tuple(f"results/plots/{name}.{ext}" for name in FIGURES for ext in ("png", "pdf"))
     return {
         "prepare_data": DvcStage((), "--out results/data", (), ("results/data",)),
-        "sft": DvcStage(("seed",), f"--data results/data --seed ${{item.seed}} --out {SFT}", ("results/data",),
-                        (f"{SFT}/model",), (f"{SFT}/summary.json", f"{SFT}/live/plots/metrics")),
+        "skill": DvcStage((), "--data results/data --out results/skill", ("results/data",), ("results/skill/model",),
+                          ("results/skill/summary.json", "results/skill/live/plots/metrics")),
+        "sft": DvcStage(("seed",), f"--data results/data --skill results/skill/model --seed ${{item.seed}} --out {SFT}",
+                        ("results/data", "results/skill/model"), (f"{SFT}/model",),
+                        (f"{SFT}/summary.json", f"{SFT}/live/plots/metrics")),
         "train": DvcStage(("method", "seed"), f"--method ${{item.method}} --seed ${{item.seed}} --init {SFT}/model "
                           f"--data results/data --out {RUN}", ("results/data", f"{SFT}/model"), (f"{RUN}/model",),
                           tuple(f"{RUN}/{f}" for f in ("history.json", "resets.jsonl", "val_outcomes.json",
@@ -149,9 +158,10 @@ def dvc_stages() -> dict[str, DvcStage]:
         "cpi_theory": DvcStage((), "--out results/theory/cpi.json --plot results/plots/cpi_theory", (),
                                files=("results/plots/cpi_theory.png", "results/plots/cpi_theory.pdf",
                                       "results/theory/cpi.json")),
+        "predict": DvcStage((), "--out results/theory/tabular.json", (), files=("results/theory/tabular.json",)),
         "analyze": DvcStage((), "--results results --out results/RESULTS.md",
                             ("results/eval", "results/runs", "results/task", "results/plots/learning_curve.png",
-                             "results/theory/cpi.json"),
+                             "results/theory/cpi.json", "results/theory/tabular.json"),
                             files=("results/RESULTS.md", "results/analysis.json", "results/claims.json",
                                    "results/tables", "results/captions", *figures)),
     }

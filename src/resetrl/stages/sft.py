@@ -1,4 +1,5 @@
-"""Stage `sft`: the warm start (`resetrl.rl.warmstart`): the tiny model imitates correct chains before RL."""
+"""Stage `sft`: the warm start (`resetrl.rl.warmstart`): the tiny model imitates solution chains before RL
+(with sft.skill_steps, a fine-tune of the shared skill on the designed demonstrations)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0,
                         help="study seed s: SFT seed sft.seed + s, initialisation model.init_seed + s")
     parser.add_argument("--data", default="results/data", help="prepared data directory")
+    parser.add_argument("--skill", default="results/skill/model",
+                        help="the shared skill (stage skill) it fine-tunes when sft.skill_steps > 0")
     parser.add_argument("--out", default="results/sft/seed0", help="directory for the model and summary.json")
     args = parser.parse_args(argv)
     params = params_from_args(args)
@@ -36,7 +39,8 @@ def main(argv: list[str] | None = None) -> None:
     from resetrl.rl.warmstart import run_sft
 
     torch.set_num_threads(args.threads or params.runtime.threads)
-    summary = run_sft(params, Path(args.data), Path(args.out), args.seed)
+    init = Path(args.skill) if params.sft.skill_steps else None
+    summary = run_sft(params, Path(args.data), Path(args.out), args.seed, init)
     print(f"sft: val pass@1 {summary[VAL_PASS1]:.3f}, held-out localization exact match "
           f"{summary['loc/heldout_exact_match']}, {summary['model/parameters']} params")
 

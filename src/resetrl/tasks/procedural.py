@@ -91,11 +91,14 @@ class Problem:
     def solution(self) -> str:
         return _render_chain(self.start, self.ops)
 
-    def written_solution(self, rng: random.Random, surface_forms: int, slip_rate: float = 0.0) -> str:
+    def written_solution(self, rng: random.Random, surface_forms: int, slip_rate: float = 0.0,
+                         final_step_accuracy: float | None = None) -> str:
         """A warm-start demonstration: each thought in one of the first `surface_forms` forms at
-        random, and with probability `slip_rate` stating its result off by one (a slip, carried
-        forward by the later thoughts, so the boxed answer is wrong)."""
-        return _render_chain(self.start, self.ops, rng, surface_forms, slip_rate)
+        random; with probability `slip_rate` an ordinary thought states its result one too high (a
+        slip, carried forward by the later thoughts, so the boxed answer is wrong). With
+        `final_step_accuracy` the last thought is the hard step: right with that probability, else
+        its result is HARD_STEP_ERROR too high, an error of its own kind, and no slip there."""
+        return _render_chain(self.start, self.ops, rng, surface_forms, slip_rate, final_step_accuracy)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -127,21 +130,25 @@ def _form(rng: random.Random | None, surface_forms: int) -> str:
     return FORMS[0] if rng is None or surface_forms == 1 else FORMS[rng.randrange(surface_forms)]
 
 
-def _slip(c: int, rng: random.Random) -> int:
-    """An off-by-one result: a local slip that a careful step would not make."""
-    return c + 1 if c == 0 else c + rng.choice((-1, 1))
+# Demonstrated errors are one-sided (a slip states its result one too high, the hard step's error
+# HARD_STEP_ERROR too high), so two errors of a chain never cancel: every chain with an error fails,
+# and the outcome reward never pays for a wrong step.
+SLIP_ERROR = 1
+HARD_STEP_ERROR = 10
 
 
 def _render_chain(start: int, ops: Ops, rng: random.Random | None = None, surface_forms: int = 1,
-                  slip_rate: float = 0.0) -> str:
+                  slip_rate: float = 0.0, final_step_accuracy: float | None = None) -> str:
     """The chain that applies ``ops`` from ``start``, boxing its final value; each thought in a
-    random one of the first ``surface_forms`` forms and, with probability ``slip_rate``, with an
-    off-by-one result that later thoughts carry forward (both need ``rng``)."""
+    random one of the first ``surface_forms`` forms and with the demonstrated errors of
+    ``Problem.written_solution`` (both need ``rng``), carried forward by later thoughts."""
     thoughts, a = [], start
-    for op, b in ops:
+    for i, (op, b) in enumerate(ops, 1):
         c = _apply(a, op, b)
-        if slip_rate and rng.random() < slip_rate:
-            c = _slip(c, rng)
+        if final_step_accuracy is not None and i == len(ops):
+            c += 0 if rng.random() < final_step_accuracy else HARD_STEP_ERROR
+        elif slip_rate and rng.random() < slip_rate:
+            c += SLIP_ERROR
         thoughts.append(_form(rng, surface_forms).format(a=a, op=op, b=b, c=c))
         a = c
     thoughts[-1] += f" {BOXED}{a}}}"
