@@ -242,7 +242,7 @@ def regime_of(task) -> Regime:
 
 def schedule_of(rl, theory) -> Schedule:
     return Schedule(prompts=rl.prompts_per_step, group_size=rl.group_size, max_draws=rl.max_draws,
-                    steps=theory.tabular_steps, lr=theory.tabular_lr)
+                    steps=rl.steps, lr=theory.tabular_lr)
 
 
 def predict(params) -> dict:

@@ -53,11 +53,12 @@ def mixed_sft_loss(model, tokenizer, rows, loc_rows, localization_weight: float)
 
 
 def run_sft(params: Params, data: Path, out: Path, seed: int = 0, init: Path | None = None,
-            designed_errors: bool = True) -> dict:
+            designed_errors: bool = True, target: float | None = None) -> dict:
     """Imitation for `sft.steps` steps from `init` (None: the initial policy), then the warm start's
     validation accuracy. With 0 steps it only measures the starting policy (a pretrained model is then
     saved as a pointer, not copied). `seed` is the study seed (already applied to `params`), for the
-    model card; `designed_errors` False imitates correct demonstrations only (the shared skill)."""
+    model card; `designed_errors` False imitates correct demonstrations only (the shared skill), and
+    `target` stops at the first validation whose greedy pass@1 reaches it."""
     cfg = params.sft
     model, tokenizer = initial_policy(params.model, params.runtime) if init is None else load_policy(init, params.runtime)
     train_set, val_set = load_split(data, "train"), load_split(data, "val")
@@ -79,15 +80,17 @@ def run_sft(params: Params, data: Path, out: Path, seed: int = 0, init: Path | N
     started = time.perf_counter()
     for step in range(cfg.steps + 1):
         record: dict = {"step": step}
+        converged = False
         if (step and step % cfg.eval_every == 0) or step == cfg.steps:  # step 0: an untrained model
             model.eval()
             engine.sync_weights(model)
             record[VAL_PASS1] = greedy_pass1(engine, val_set, params.rollout, verifier)["pass1"]
+            converged = target is not None and record[VAL_PASS1] >= target
             if heldout:
                 loc = localization_accuracy(engine, heldout, params.rl.localization_max_tokens,
                                             params.rollout.batch_size)
                 record.update({f"loc/heldout_{k}": v for k, v in loc.items()})
-        if step < cfg.steps:
+        if step < cfg.steps and not converged:
             model.train()
             rows = rng.sample(encoded, cfg.batch_size) if written_once else [
                 (prompt_ids(tokenizer, p),
@@ -105,12 +108,14 @@ def run_sft(params: Params, data: Path, out: Path, seed: int = 0, init: Path | N
             record.update({"sft/loss": loss.item(), "sft/lr": optimizer.param_groups[0]["lr"]})
         log.log(record)
         progress.update(step, record, line=step % PROGRESS_EVERY == 0 or VAL_PASS1 in record)
+        if converged:
+            break
     progress.close()
     log.close()
     engine.close()
     if verifier is not None:
         verifier.close()
-    card = run_card(params, seed, step=cfg.steps).with_scores(
+    card = run_card(params, seed, step=step).with_scores(
         {"pass@1 (greedy)": log.history[-1][VAL_PASS1],
          "localization exact match": log.history[-1].get("loc/heldout_exact_match")})
     if cfg.steps == 0 and init is None and params.model.pretrained is not None:
@@ -120,7 +125,8 @@ def run_sft(params: Params, data: Path, out: Path, seed: int = 0, init: Path | N
     summary = {
         VAL_PASS1: log.history[-1][VAL_PASS1],
         "loc/heldout_exact_match": log.history[-1].get("loc/heldout_exact_match"),
-        "sft/final_loss": log.history[-2]["sft/loss"] if cfg.steps else None,
+        "sft/final_loss": next((r["sft/loss"] for r in reversed(log.history) if "sft/loss" in r), None),
+        "sft/steps": step,
         "model/parameters": count_parameters(model),
         "time/seconds": time.perf_counter() - started,
     }

@@ -33,7 +33,7 @@ STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "cpi_theory": ("cpi_theory", ("theory",)),
     "predict": ("predict", ("theory", "arms", "study.methods", "study.seeds", "study.alpha", "task.max_steps",
                             "task.slip_rate", "task.final_step_accuracy", "rl.prompts_per_step", "rl.group_size",
-                            "rl.max_draws")),
+                            "rl.max_draws", "rl.steps")),
     "analyze": ("analyze", ("study", "arms", "model", "rl")),
     "regime_map": ("regime_map", ("study",)),
     "prepare_model": ("prepare_model", ()),

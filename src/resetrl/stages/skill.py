@@ -1,7 +1,8 @@
 """Stage `skill`: the shared skill (`resetrl.rl.warmstart`), trained once for every seed: the tiny model
-imitates correct demonstrations for sft.skill_steps steps, so the arithmetic is learned to convergence
-once; each seed's `sft` stage then fine-tunes it on the designed demonstrations. With sft.skill_steps 0
-no seed uses it: the stage only saves the starting policy (a pointer for a pretrained model)."""
+imitates correct demonstrations until its validation greedy pass@1 reaches sft.skill_target (at most
+sft.skill_steps steps), so the arithmetic is learned to convergence once; each seed's `sft` stage then
+fine-tunes it on the designed demonstrations. With sft.skill_steps 0 no seed uses it: the stage only saves
+the starting policy (a pointer for a pretrained model)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     params = params_from_args(args)
     skill_steps = params.sft.skill_steps
-    params = declared_params(replace(params, sft=replace(params.sft, steps=skill_steps)), "skill")
+    params = declared_params(replace(params, sft=replace(params.sft, steps=skill_steps, lr=params.sft.skill_lr)),
+                             "skill")
     check_writable(Path(args.out) / "summary.json")
     import torch  # after parsing: --help and argument errors stay instant
 
@@ -37,8 +39,8 @@ def main(argv: list[str] | None = None) -> None:
         save_start(params, Path(args.out))
         print("skill: sft.skill_steps is 0; saved the starting policy, which no seed uses")
         return
-    summary = run_sft(params, Path(args.data), Path(args.out), designed_errors=False)
-    print(f"skill: val pass@1 {summary[VAL_PASS1]:.3f} after {skill_steps} steps on correct demonstrations")
+    summary = run_sft(params, Path(args.data), Path(args.out), designed_errors=False, target=params.sft.skill_target)
+    print(f"skill: val pass@1 {summary[VAL_PASS1]:.3f} after {summary['sft/steps']} steps on correct demonstrations")
 
 
 if __name__ == "__main__":
