@@ -10,6 +10,7 @@ from resetrl.analysis.claims import all_claims, arm_roles, auc_budget
 from resetrl.analysis.report import claims_section, plain_words
 from resetrl.analysis.summaries import Run
 
+
 def arm(selector: str, loss: str = "pg_seq_mean", parent_in_base: bool = False, layout: str = "1x4"):
     return SimpleNamespace(selector=selector, loss=loss, parent_in_base=parent_in_base, layout=layout)
 

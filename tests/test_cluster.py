@@ -172,7 +172,7 @@ def test_real_data_sources_reject_what_needs_the_step_checker(repo_root, tmp_pat
     overlay = tmp_path / "o.yaml"
     overlay.write_text("task: {source: reasoning_gym}\nsft: {steps: 0}\n")
     message = error_of(repo_root / "params.yaml", overlay)
-    assert "oracle selector" in message and "task.source" in message
+    assert "oracle or demo selector" in message and "task.source" in message
     overlay.write_text("task: {source: numina}\nstudy: {methods: [grpo, srpo], ablations: []}\n")
     message = error_of(repo_root / "params.yaml", overlay)
     assert "sft.steps" in message

@@ -327,9 +327,9 @@ def test_replaced_value_is_located_in_the_overlay(tmp_path: Path) -> None:
 CROSS = [
     ("study:\n  methods: [grpo, sft]\n", 2, "study.methods", "name arms that `arms` does not define: ['sft']"),
     ("task:\n  min_steps: 4\n  max_steps: 3\n", 3, "task.max_steps", "task.min_steps (4) must be <= task.max_steps"),
-    ("task:\n  ood_max_steps: 4\n", 2, "task.ood_max_steps", "task.ood_min_steps (5) must be <= task.ood_max_steps"),
-    ("task:\n  value_max: 39\n", 2, "task.value_max", "must be >= 2 * task.start_max (40)"),
-    ("task:\n  start_max: 500\n", 2, "task.start_max", "task.value_max (99) must be >= 2 * task.start_max"),
+    ("task:\n  ood_max_steps: 4\n", 2, "task.ood_max_steps", "task.ood_min_steps (10) must be <= task.ood_max_steps"),
+    ("task:\n  value_max: 29\n", 2, "task.value_max", "must be >= 2 * task.start_max (30)"),
+    ("task:\n  start_max: 500\n", 2, "task.start_max", "task.value_max (40) must be >= 2 * task.start_max"),
     ("eval:\n  pass_k: [1, 16]\n", 2, "eval.pass_k", "eval.n_samples (2) must be >= max(eval.pass_k) (16)"),
     ("rl:\n  minibatches: 3\n", 2, "rl.minibatches", "(64) must be divisible by rl.minibatches (3)"),
     ("rl:\n  prompts_per_step: 1\n  group_size: 3\n", 3, "rl.group_size", "rl.prompts_per_step * rl.group_size (3)"),
@@ -491,7 +491,7 @@ def test_a_stage_reads_only_its_declared_keys() -> None:
         with pytest.raises(UndeclaredKeyError, match="stage demo reads params key (model|task.n_train|arms.grpo)"):
             read()
     # What a stage's digests and fingerprints cover: its declared keys only.
-    assert params_to_dict(view) == {"rl": params_to_dict(params)["rl"], "task": {"slip_rate": 0.0},
+    assert params_to_dict(view) == {"rl": params_to_dict(params)["rl"], "task": {"slip_rate": params.task.slip_rate},
                                     "arms": {"srpo": params_to_dict(params)["arms"]["srpo"]}}
 
 

@@ -48,6 +48,19 @@ def test_reach_probability_is_the_share_of_other_chains_clean_before_the_error()
     assert reach_probability([checks(None, None)]) is None
 
 
+def test_errors_that_cancel_are_errors_not_clean_chains():
+    # 13+3 stated as 15 (one low), then 15*2 stated as 32 (two high): the final answer is right
+    cancelling = PROBLEM.solution.replace("13+3=16", "13+3=15").replace("16*2=32", "15*2=32")
+    check = check_chain(PROBLEM, cancelling)
+    assert check.correct and check.first_error == 1
+    rates = step_error_rates([PROBLEM], [[check]])
+    assert rates["+"] == {"reached": 1, "wrong": 1, "rate": 1.0} and "*" not in rates
+    assert first_error_positions([PROBLEM], [[check]])["by_thought"] == {"1": 1.0}
+    # Beside a chain failing at thought 2, both chains are failed ones: the one failing at 2 has no sibling
+    # clean through thought 1 (the rewarded chain erred there; judged by the reward it would count as 1).
+    assert reach_probability([[check, checks(2)[0]]]) == pytest.approx((1.0 + 0.0) / 2)
+
+
 def test_group_signal():
     out = group_signal([checks(None, None), checks(2, 3), checks(None, 2), checks(None, 1)])
     assert out == {"all_wrong": 0.25, "all_right": 0.25, "mixed": 0.5}
@@ -115,13 +128,46 @@ def test_task_section_reports_seed_means_and_pooled_step_rates():
     assert task_section([], 0.05) == []
 
 
+def test_profile_section_puts_the_measured_rates_beside_the_designed_ones():
+    from resetrl.analysis.report import profile_section
+
+    def seed(wrong_last):
+        return {"position_error_rate": {"1": {"reached": 100, "wrong": 15, "rate": 0.15},
+                                        "2": {"reached": 80, "wrong": wrong_last, "rate": wrong_last / 80}},
+                "designed_error_rate": {"1": 0.15, "2": 0.9}, "sampling": {"temperature": 1.0, "top_p": 1.0}}
+
+    lines = profile_section([seed(64), seed(72)])
+    assert "| 1 | 0.150 | 0.150 | 0.150-0.150 | 200 |" in lines
+    assert "| 2 | 0.900 | 0.850 | 0.800-0.900 | 160 |" in lines  # pooled (64 + 72) / 160
+    assert profile_section([{"fresh_success": 0.1}]) == []  # measured before profiles existed: no section
+
+
+def test_prediction_section_marks_predictions_outside_the_measured_interval():
+    from resetrl.analysis.report import prediction_section
+
+    row = {"gain_greedy": 0.2, "se_greedy": 0.01, "gain_sampled": 0.1, "se_sampled": 0.01, "mde_greedy": 0.05}
+    prediction = {"regime": {"n_steps": 8, "slip": 0.15, "hard_q": 0.1, "hard_share": 1.0}, "p_reach_hard_step": 0.32,
+                  "schedule": {"steps": 50}, "seeds": 8, "arms": {"grpo": {}, "demo": row, "oracle": row}}
+    claim = lambda arm, low, high: {"arm": arm, "baseline": "grpo", "measure_key": "auc", "estimate": (low + high) / 2,  # noqa: E731
+                                    "ci_low": low, "ci_high": high, "mde": 0.04}
+    lines = prediction_section(prediction, [claim("demo", 0.1, 0.3), claim("oracle", 0.0, 0.1)])
+    demo, oracle = (next(x for x in lines if x.startswith(f"| {arm} |")) for arm in ("demo", "oracle"))
+    assert demo.endswith("| yes / – |") and oracle.endswith("| **no** / – |")
+    assert not any(x.startswith("| grpo |") for x in lines)  # the baseline has no gain over itself
+    assert prediction_section(None, []) == []
+
+
 def test_regime_table_shows_gains_with_intervals():
     from resetrl.analysis.regimes import regime_table
 
     gain = {"estimate": 0.03, "ci_low": 0.01, "ci_high": 0.05, "verdict": "reproduced", "mde": 0.02}
-    settings = {"long": {"chain_length": [8, 10], "task": {
-        "fresh_success": 0.1, "p_reach": 0.5, "suffix_success": 0.3, "fresh_success_same_problems": 0.1,
-        "all_wrong_groups": 0.4, "first_error_at_last_step": 0.1}, "gains": {"oracle": gain}}}
+    settings = {"q10": {"chain_length": [8, 8], "designed": {"slip_rate": 0.15, "final_step_accuracy": 0.1},
+                        "task": {"fresh_success": 0.1, "p_reach": 0.5, "suffix_success": 0.3,
+                                 "fresh_success_same_problems": 0.1, "all_wrong_groups": 0.4,
+                                 "first_error_at_last_step": 0.1},
+                        "gains": {"oracle": gain}, "predicted": {"oracle": 0.08, "demo": 0.25}}}
     row = regime_table(settings).splitlines()[-1]
-    assert row.startswith("| long | 8-10 | 0.100 | 0.500 | 0.300 / 0.100 | 0.40 |")
-    assert "+0.030 [+0.010, +0.050] (reproduced)" in row and row.endswith("| - | - | 0.020 |")
+    assert row.startswith("| q10 | 8-8 | 0.15 / 0.1 | 0.100 | 0.500 | 0.300 / 0.100 | 0.40 |")
+    # demo: predicted but not run; oracle: measured beside its prediction; srpo, rrpo: neither
+    assert "| -; +0.250 | +0.030 [+0.010, +0.050] (reproduced); +0.080 |" in row
+    assert row.endswith("| - | - | 0.020 |")

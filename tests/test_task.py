@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from resetrl.core.storage import DataError, read_jsonl, write_jsonl
 from resetrl.tasks.procedural import (
-    HARD_STEP_ERROR,
     FORMS,
+    HARD_STEP_ERROR,
     THOUGHT_END,
     Problem,
     check_chain,

@@ -53,6 +53,20 @@ def regime_params_of(stage):
     return lambda w: select(REGIME_CONFIG[w.regime], stage_params(stage, getattr(w, "method", None)))
 
 
+# The designed errors (task.slip_rate, final_step_accuracy) are set by each seed's fine-tune, not by the
+# shared skill or the problems: a setting that moves only them fine-tunes the study's own skill.
+DESIGNED_ERRORS = ("slip_rate", "final_step_accuracy")
+
+
+def regime_skill(w):
+    """The skill a setting's warm starts fine-tune: the study's where the setting changes no key the skill
+    reads and no task key but the designed errors, else the setting's own."""
+    ours, study = REGIME_CONFIG[w.regime], PARAMS_DICT
+    same_task = all(ours["task"][k] == v for k, v in study["task"].items() if k not in DESIGNED_ERRORS)
+    same = same_task and select(ours, stage_params("skill")) == params_of("skill")
+    return at("skill/model") if same else at(f"regimes/{w.regime}/skill/model")
+
+
 def regime_runs(name):
     """Every file the map reads from one setting's runs."""
     study = REGIME_PARAMS[name].study

@@ -51,20 +51,6 @@ rule regime_skill:
         snakemake_command("skill", REGIME_ROOT, "{REGIME_ARGS}{wildcards.regime}.yaml", extra=" --threads {threads}")
 
 
-# The designed errors (task.slip_rate, final_step_accuracy) are set by each seed's fine-tune, not by the
-# shared skill or the problems: a setting that moves only them fine-tunes the study's own skill.
-DESIGNED_ERRORS = ("slip_rate", "final_step_accuracy")
-
-
-def regime_skill(w):
-    """The skill a setting's warm starts fine-tune: the study's where the setting changes no key the skill
-    reads and no task key but the designed errors, else the setting's own."""
-    ours, study = REGIME_CONFIG[w.regime], PARAMS_DICT
-    same_task = all(ours["task"][k] == v for k, v in study["task"].items() if k not in DESIGNED_ERRORS)
-    same = same_task and select(ours, stage_params("skill")) == params_of("skill")
-    return at("skill/model") if same else f"{at('regimes/' + w.regime)}/skill/model"
-
-
 rule regime_sft:
     input:
         data=f"{REGIME}/data",

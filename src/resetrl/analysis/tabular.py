@@ -210,7 +210,8 @@ def compare(regime: Regime, schedule: Schedule, buffers: dict[str, Buffer], seed
     curves = {m: [simulate(b, regime, schedule, seed) for seed in range(seeds)] for m, b in buffers.items()}
     budget = min(c[-1][0] for cs in curves.values() for c in cs)
     baseline = next(iter(buffers))
-    out = {"regime": asdict(regime), "schedule": asdict(schedule), "budget_steps": budget,
+    out = {"regime": asdict(regime), "schedule": asdict(schedule), "seeds": seeds, "study_seeds": study_seeds,
+           "alpha": alpha, "budget_steps": budget,
            "start": {"greedy": curves[baseline][0][0][1], "sampled": curves[baseline][0][0][2]},
            "p_reach_hard_step": (1 - regime.slip) ** (regime.n_steps - 1), "arms": {}}
     per_arm = {m: {"greedy": [area_to_budget(c, budget, 1) for c in cs],
@@ -236,7 +237,8 @@ def regime_of(task) -> Regime:
     Rates are kept off 0 and 1, where a logit is infinite."""
     clip = lambda x: min(max(x, 1e-3), 1 - 1e-3)  # noqa: E731
     q = task.final_step_accuracy
-    return Regime(n_steps=task.max_steps, slip=clip(task.slip_rate), hard_q=clip(1 - task.slip_rate if q is None else q),
+    return Regime(n_steps=task.max_steps, slip=clip(task.slip_rate),
+                  hard_q=clip(1 - task.slip_rate if q is None else q),
                   hard_share=0.0 if q is None else 1.0)
 
 
@@ -255,6 +257,17 @@ def predict(params) -> dict:
                   len(params.study.seeds), params.study.alpha)
     out["arm_buffers"] = {m: (None if b is None else asdict(b)) for m, b in arms.items()}
     return out
+
+
+def predict_at_profile(prediction: dict, slip: float, hard_q: float) -> dict:
+    """A prediction rerun with the error profile the warm starts were measured to have in place of the
+    designed one (same schedule, buffers and seeds): which part of a gap between the prediction and the
+    network is the warm start missing its design."""
+    regime = replace(Regime(**prediction["regime"]), slip=slip, hard_q=hard_q)
+    schedule = Schedule(**prediction["schedule"])
+    buffers = {m: Buffer(**b) for m, b in prediction["arm_buffers"].items() if b is not None}
+    buffers = {next(iter(prediction["arms"])): Buffer(), **buffers}
+    return compare(regime, schedule, buffers, prediction["seeds"], prediction["study_seeds"], prediction["alpha"])
 
 
 GRID = (  # the regime search: slip rate and hard step accuracy at 10 steps, then unlearnable slips and length

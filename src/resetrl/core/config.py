@@ -718,7 +718,8 @@ def _cross_checks(d: dict[str, Any]) -> list[tuple[tuple[str, ...], bool, str]]:
         (("task.source", "study.methods", "study.ablations"), procedural or not oracle_arms,
          f"arms {oracle_arms} use the oracle or demo selector, which needs the procedural task's step checker "
          f"and solutions; task.source is {task['source']!r}"),
-        (("arms",), not demo_2x4, f"arms {demo_2x4}: the demo selector has one reset per prompt; use layout 1x4 or 1x8"),
+        (("arms",), not demo_2x4,
+         f"arms {demo_2x4}: the demo selector has one reset per prompt; use layout 1x4 or 1x8"),
         (("task.source", "sft.steps"), procedural or d["sft"]["steps"] == 0,
          f"sft.steps ({d['sft']['steps']}) > 0 imitates procedural solutions; with task.source "
          f"{task['source']!r} set sft.steps: 0 (the paper starts RL from the instruct model)"),

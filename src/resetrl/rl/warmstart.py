@@ -60,7 +60,8 @@ def run_sft(params: Params, data: Path, out: Path, seed: int = 0, init: Path | N
     model card; `designed_errors` False imitates correct demonstrations only (the shared skill), and
     `target` stops at the first validation whose greedy pass@1 reaches it."""
     cfg = params.sft
-    model, tokenizer = initial_policy(params.model, params.runtime) if init is None else load_policy(init, params.runtime)
+    model, tokenizer = (initial_policy(params.model, params.runtime) if init is None
+                        else load_policy(init, params.runtime))
     train_set, val_set = load_split(data, "train"), load_split(data, "val")
     # Solutions exist for the procedural task only (a config check refuses SFT on real data).
     # Each drawn solution is written anew (task.surface_forms), so chains of a problem differ.

@@ -138,7 +138,7 @@ def dvc_stages() -> dict[str, DvcStage]:
     return {
         "prepare_data": DvcStage((), "--out results/data", (), ("results/data",)),
         "skill": DvcStage((), "--data results/data --out results/skill", ("results/data",), ("results/skill/model",),
-                          ("results/skill/summary.json", "results/skill/live/plots/metrics")),
+                          ("results/skill/summary.json",)),
         "sft": DvcStage(("seed",), f"--data results/data --skill results/skill/model --seed ${{item.seed}} --out {SFT}",
                         ("results/data", "results/skill/model"), (f"{SFT}/model",),
                         (f"{SFT}/summary.json", f"{SFT}/live/plots/metrics")),
