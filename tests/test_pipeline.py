@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from resetrl.core.config import StudyConfig
+
 pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent  # snakemake / dvc of the environment running the tests
@@ -37,7 +39,7 @@ def clone(repo_root: Path, dest: Path) -> Path:
 
 # README: `dvc exp show --drop '.*' --keep 'Experiment|pass1|gain|^rl\.lr$'`
 EXP_SHOW_RECIPE = ["--drop", ".*", "--keep", r"Experiment|pass1|gain|^rl\.lr$"]
-METHODS = ("grpo", "grpo_pgseq", "rrpo", "srpo", "oracle")
+METHODS = StudyConfig().methods  # the smoke overlay keeps the default arms
 CLAIM_KEYS = {"id", "claim", "measure", "verdict", "estimate", "ci_low", "ci_high", "n_seeds", "mde"}
 
 

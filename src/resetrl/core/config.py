@@ -69,7 +69,8 @@ class StudyConfig:
     name: str | None = param(None, pattern="^[A-Za-z0-9_.=+-]+$")
     #: RL arms trained by default (names from `arms`); each becomes one run per seed.
     methods: tuple[str, ...] = param(
-        ("grpo", "grpo_pgseq", "rrpo", "srpo", "oracle"), items=ARM_NAME_REF, minItems=1, uniqueItems=True)
+        ("grpo", "grpo_pgseq", "rrpo", "srpo", "oracle", "demo", "oracle_1x8"), items=ARM_NAME_REF, minItems=1,
+        uniqueItems=True)
     #: Opt-in ablation arms (names from `arms`), run by the `ablations` target.
     ablations: tuple[str, ...] = param(
         ("srpo_parent", "srpo_2x4", "srpo_1x8", "srpo_nomask", "srpo_clip", "srpo_clip_seq", "srpo_clip_kl"),
@@ -77,7 +78,7 @@ class StudyConfig:
     #: Settings of the opt-in regime map (`snakemake --cores all regimes`): each name is an overlay
     #: configs/regimes/NAME.yaml applied over these params and configs/regimes/scale.yaml (the map's reduced scale,
     #: arms and seeds).
-    regimes: tuple[str, ...] = param(("short", "medium", "long"), items={"pattern": "^[a-z0-9_]+$"}, uniqueItems=True)
+    regimes: tuple[str, ...] = param(("q30", "q10", "q05"), items={"pattern": "^[a-z0-9_]+$"}, uniqueItems=True)
     #: One independent replicate per seed for every method: its own warm start (SFT seed sft.seed + s,
     #: initialisation model.init_seed + s), RL sampling and data order. Arms share the warm start of a seed, so
     #: comparisons are paired by seed.
@@ -196,36 +197,36 @@ class TaskConfig:
     #: Problems in the train split; feeds SFT and RL.
     n_train: int = param(20000, minimum=1)
     #: Problems in the validation split; drives the learning curves.
-    n_val: int = param(512, minimum=1)
+    n_val: int = param(256, minimum=1)
     #: Problems in the test split; only touched by the evaluation stage.
-    n_test: int = param(2000, minimum=1)
+    n_test: int = param(512, minimum=1)
     #: Problems in the out-of-distribution split; only touched by the evaluation stage.
-    n_ood: int = param(256, minimum=1)
+    n_ood: int = param(128, minimum=1)
     #: In-distribution chain length (operations per problem), inclusive lower bound.
-    min_steps: int = param(5, minimum=1)
+    min_steps: int = param(8, minimum=1)
     #: In-distribution chain length (operations per problem), inclusive upper bound.
-    max_steps: int = param(7, minimum=1)
+    max_steps: int = param(8, minimum=1)
     #: Out-of-distribution chain length, inclusive lower bound: longer chains than anything seen in training.
-    ood_min_steps: int = param(5, minimum=1)
+    ood_min_steps: int = param(10, minimum=1)
     #: Out-of-distribution chain length, inclusive upper bound.
-    ood_max_steps: int = param(7, minimum=1)
+    ood_max_steps: int = param(10, minimum=1)
     #: Start value is drawn from [10, start_max].
-    start_max: int = param(20, minimum=10)
+    start_max: int = param(15, minimum=10)
     #: Operands of + and - are drawn from [1, addend_max].
-    addend_max: int = param(20, minimum=1)
+    addend_max: int = param(5, minimum=1)
     #: Multipliers are drawn from [2, multiplier_max].
     multiplier_max: int = param(4, minimum=2)
     #: Every intermediate value stays in [0, value_max]; must be >= 2 * start_max.
-    value_max: int = param(99, minimum=1)
+    value_max: int = param(40, minimum=1)
     #: Relative frequency of each operation (keys among +, -, *; at least one positive); multiplication is the hard,
     #: error-prone step type. An absent operation has weight 0.
     op_weights: dict[str, float] = param(
-        {"+": 1.0, "-": 1.0, "*": 1.0}, json=OP_WEIGHTS)
+        {"+": 1.0, "-": 1.0, "*": 0.0}, json=OP_WEIGHTS)
     #: Relative frequency of each operation in the ood split (same keys as op_weights): a shifted op mix makes an
     #: out-of-distribution split the warm start can still partly solve, where longer chains than any seen in
     #: training score ~0.
     ood_op_weights: dict[str, float] = param(
-        {"+": 1.0, "-": 1.0, "*": 3.0}, json=OP_WEIGHTS)
+        {"+": 1.0, "-": 1.0, "*": 0.0}, json=OP_WEIGHTS)
     #: Relative frequency of each operation for the last operation of every chain (in and out of distribution; same
     #: keys as op_weights); null: the last operation mixes like the others. A harder last step (e.g. only
     #: multiplications) puts the steps that greedy decoding gets wrong at the end of the chain, where fresh chains
@@ -236,18 +237,18 @@ class TaskConfig:
     #: How many written forms a thought of a warm-start solution may take (task.FORMS: a+b=c, a + b = c, a+b -> c, a
     #: + b is c), each thought drawn uniformly among the first surface_forms; 1 writes every solution the same way.
     #: The step checker reads every form.
-    surface_forms: int = param(4, minimum=1, maximum=4)
+    surface_forms: int = param(1, minimum=1, maximum=4)
     #: How errors arise: the chance that a thought of a warm-start demonstration states its result off by one (a
     #: local slip; later thoughts carry the wrong value forward, so the chain fails). The warm start imitates it and
     #: slips at every step when sampling, while its greedy steps stay right where it learned the arithmetic. 0:
     #: demonstrations are always correct and every error is a gap in the model's arithmetic.
-    slip_rate: float = param(0.0, minimum=0, maximum=0.5)
+    slip_rate: float = param(0.15, minimum=0, maximum=0.5)
     #: The hard last step of a designed warm start: the chance that a demonstration's last thought is right; otherwise
     #: it states a result 10 too high (an error of its own kind; slips are one too high, so errors never cancel). Below
     #: 0.5 the warm start's greedy last step is wrong and its sampled one right with about this probability: the
     #: improvable state sits at the end of the chain, reached clean only by chains without a slip. null: the last
     #: thought slips like the others.
-    final_step_accuracy: float | None = param(None, minimum=0, maximum=1)
+    final_step_accuracy: float | None = param(0.1, minimum=0, maximum=1)
 
 
 @dataclass(frozen=True)
@@ -261,7 +262,7 @@ class ModelConfig:
     #: Width of the residual stream; must be divisible by num_heads.
     hidden_size: int = param(64, minimum=1)
     #: Number of transformer blocks.
-    num_layers: int = param(2, minimum=1)
+    num_layers: int = param(3, minimum=1)
     #: Attention heads per block.
     num_heads: int = param(2, minimum=1)
     #: Hidden width of the MLP.
@@ -278,15 +279,15 @@ class SFTConfig:
 
     #: Optimizer steps of the warm start; 0 skips it (the paper's setting: RL starts from the instruct model, which
     #: is then only evaluated). With skill_steps, the steps of each seed's fine-tune of the shared skill.
-    steps: int = param(1500, minimum=0)
+    steps: int = param(400, minimum=0)
     #: Steps of the shared skill (stage skill): one model trained once on correct demonstrations (no slips, no hard
     #: step), from which every seed's warm start fine-tunes sft.steps steps on the designed demonstrations (slips,
     #: the hard step): the arithmetic is learned to convergence once, and the seeds differ only in the fine-tune that
     #: sets their error profile. 0: no shared skill; each seed imitates from its own initialisation.
-    skill_steps: int = param(0, minimum=0)
+    skill_steps: int = param(5000, minimum=0)
     #: The shared skill stops early, at the first validation (every sft.eval_every steps) whose greedy pass@1 reaches
     #: this: converged, not a step count (skill_steps is then a cap).
-    skill_target: float = param(1.0, minimum=0.0, maximum=1.0)
+    skill_target: float = param(0.98, minimum=0.0, maximum=1.0)
     #: Peak AdamW learning rate of the shared skill (sft.lr is the fine-tune's, or the whole warm start's without one).
     skill_lr: float = param(0.005, exclusiveMinimum=0, maximum=1.0)
     #: Solution chains per optimizer step.
@@ -294,9 +295,9 @@ class SFTConfig:
     #: Synthetic localization examples per optimizer step, on top of the chains: a correct chain with one thought
     #: corrupted (later thoughts carried forward), target \boxed{first error}. They stand in for the instruct tuning
     #: of the paper's models. Their prompts are ~4x longer than a chain, so they dominate the step's cost.
-    localization_batch_size: int = param(8, minimum=0)
+    localization_batch_size: int = param(4, minimum=0)
     #: Peak AdamW learning rate.
-    lr: float = param(0.005, exclusiveMinimum=0, maximum=1.0)
+    lr: float = param(0.001, exclusiveMinimum=0, maximum=1.0)
     #: AdamW weight decay.
     weight_decay: float = param(0.01, minimum=0)
     #: Linear learning-rate warmup steps.
@@ -307,7 +308,7 @@ class SFTConfig:
     #: token mean would give localization's one-token targets ~1% of the signal).
     localization_weight: float = param(0.25, minimum=0, maximum=1)
     #: Validation greedy accuracy is measured every eval_every steps (and at the end).
-    eval_every: int = param(750, minimum=1)
+    eval_every: int = param(250, minimum=1)
     #: Seed of the warm start (initial data order).
     seed: int = param(0, minimum=0)
 
@@ -323,9 +324,9 @@ class RolloutConfig:
     #: rest.
     vllm_gpu_memory_utilization: float = param(0.3, exclusiveMinimum=0, maximum=1)
     #: Sampling temperature (paper: 0.7).
-    temperature: float = param(0.7, exclusiveMinimum=0)
+    temperature: float = param(1.0, exclusiveMinimum=0)
     #: Nucleus-sampling probability mass, in (0, 1] (paper: 0.95).
-    top_p: float = param(0.95, exclusiveMinimum=0, maximum=1)
+    top_p: float = param(1.0, exclusiveMinimum=0, maximum=1)
     #: A chain ends at the thought holding \boxed{, after max_thoughts thoughts, or when the next thought could
     #: overflow the response budget (max_thoughts * max_thought_tokens tokens). Paper: 20.
     max_thoughts: int = param(12, minimum=1)
@@ -365,7 +366,7 @@ class RLConfig:
     group_size: int = param(8, minimum=2)
     #: AdamW learning rate (paper: 5e-5 with LoRA on 7B/14B models; the default study's sweep over 1e-5 / 3e-5 /
     #: 1e-4 picked 1e-5, docs/regime_search.md).
-    lr: float = param(1e-05, exclusiveMinimum=0, maximum=1.0)
+    lr: float = param(3e-05, exclusiveMinimum=0, maximum=1.0)
     #: AdamW weight decay.
     weight_decay: float = param(0.01, minimum=0)
     #: Gradient-norm clipping threshold.
