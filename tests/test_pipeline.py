@@ -37,8 +37,8 @@ def clone(repo_root: Path, dest: Path) -> Path:
     return dest
 
 
-# README: `dvc exp show --drop '.*' --keep 'Experiment|pass1|gain|^rl\.lr$'`
-EXP_SHOW_RECIPE = ["--drop", ".*", "--keep", r"Experiment|pass1|gain|^rl\.lr$"]
+# README: `dvc exp show --drop '.*' --keep 'Experiment|pass1\.(grpo|rrpo|srpo|oracle|demo|sft)$|gain|^rl\.lr$'`
+EXP_SHOW_RECIPE = ["--drop", ".*", "--keep", r"Experiment|pass1\.(grpo|rrpo|srpo|oracle|demo|sft)$|gain|^rl\.lr$"]
 METHODS = StudyConfig().methods  # the smoke overlay keeps the default arms
 CLAIM_KEYS = {"id", "claim", "measure", "verdict", "estimate", "ci_low", "ci_high", "n_seeds", "mde"}
 
