@@ -67,12 +67,12 @@ def plot_regime_map(settings: dict[str, dict], theory: dict, out: Path) -> None:
                         label=f"{role}: tabular prediction")
         # Settings whose p lie close together get their labels at staggered heights.
         for k, (name, s) in enumerate(sorted(settings.items(), key=lambda item: item[1]["task"]["p_reach"])):
-            ax.annotate(_label(name, s), (s["task"]["p_reach"], 0.97 - 0.07 * k),
-                        xycoords=ax.get_xaxis_transform(), ha="center", va="top", fontsize=6)
+            ax.annotate(_label(name, s), (s["task"]["p_reach"], 0.03 + 0.07 * k),
+                        xycoords=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=6)
         ax.axhline(0.0, color="grey", linestyle=":")
         ax.set_xlabel("measured p (fresh chains reaching the first-error state clean)")
         ax.set_ylabel("gain over GRPO, validation AUC\n(95% interval)")
-        ax.legend(fontsize=6)
+        ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2)
         rows = theory["rows"]
         ax_th.loglog([r["p"] for r in rows], [r["improvement_ratio"] for r in rows], "o-", color="black",
                      label="CPI theory: oracle / random-reset\nimprovement per iteration")
