@@ -119,10 +119,7 @@ def run_sft(params: Params, data: Path, out: Path, seed: int = 0, init: Path | N
     card = run_card(params, seed, step=step).with_scores(
         {"pass@1 (greedy)": log.history[-1][VAL_PASS1],
          "localization exact match": log.history[-1].get("loc/heldout_exact_match")})
-    if cfg.steps == 0 and init is None and params.model.pretrained is not None:
-        save_pointer(params.model.pretrained, out / "model", card, tokenizer)
-    else:
-        save_policy(model, tokenizer, out / "model", card)
+    _save(params, model, tokenizer, out / "model", card, pointer=cfg.steps == 0 and init is None)
     summary = {
         VAL_PASS1: log.history[-1][VAL_PASS1],
         "loc/heldout_exact_match": log.history[-1].get("loc/heldout_exact_match"),
@@ -135,13 +132,17 @@ def run_sft(params: Params, data: Path, out: Path, seed: int = 0, init: Path | N
     return summary
 
 
+def _save(params: Params, model, tokenizer, directory: Path, card, pointer: bool) -> None:
+    """The policy as a checkpoint; an untrained pretrained model (`pointer`) as a pointer to it, never a copy."""
+    if pointer and params.model.pretrained is not None:
+        save_pointer(params.model.pretrained, directory, card, tokenizer)
+    else:
+        save_policy(model, tokenizer, directory, card)
+
+
 def save_start(params: Params, out: Path) -> None:
     """The starting policy, unevaluated, as the skill stage's output when no seed uses it (a pointer for a
     pretrained model, never a copy)."""
     model, tokenizer = initial_policy(params.model, params.runtime)
-    card = run_card(params, 0, step=0)
-    if params.model.pretrained is not None:
-        save_pointer(params.model.pretrained, out / "model", card, tokenizer)
-    else:
-        save_policy(model, tokenizer, out / "model", card)
+    _save(params, model, tokenizer, out / "model", run_card(params, 0, step=0), pointer=True)
     atomic_write_json(out / "summary.json", {"steps": 0, "model/parameters": count_parameters(model)})
