@@ -33,6 +33,12 @@ rule ablations:
         at("tables/ablations.md"),
 
 
+# Opt-in: the family of credit-assignment methods ranked against GRPO (`snakemake --cores all family`).
+rule family:
+    input:
+        at("tables/family.md"),
+
+
 include: "workflow/rules/data.smk"
 include: "workflow/rules/sft.smk"
 include: "workflow/rules/train.smk"

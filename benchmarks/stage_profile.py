@@ -22,10 +22,10 @@ from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
 
+import resetrl.rl.arms as arms_module
 import torch
 from common import REPO, write_result
 
-import resetrl.rl.arms as arms_module
 from resetrl.core.config import load_params
 from resetrl.rl.trainer import RLTrainer
 

@@ -11,11 +11,12 @@ from resetrl.analysis.report import claims_section, plain_words
 from resetrl.analysis.summaries import Run
 
 
-def arm(selector: str, loss: str = "pg_seq_mean", parent_in_base: bool = False, layout: str = "1x4"):
-    return SimpleNamespace(selector=selector, loss=loss, parent_in_base=parent_in_base, layout=layout)
+def arm(selector: str | None, loss: str = "pg_seq_mean", parent_in_base: bool = False, layout: str = "1x4"):
+    return SimpleNamespace(method="grpo" if selector is None else "reset", selector=selector, loss=loss,
+                           parent_in_base=parent_in_base, layout=layout)
 
 
-ARMS = {"grpo": arm("none", "clip_token_mean"), "grpo_pgseq": arm("none"), "rrpo": arm("random"),
+ARMS = {"grpo": arm(None, "clip_token_mean"), "grpo_pgseq": arm(None), "rrpo": arm("random"),
         "srpo": arm("self"), "srpo_parent": arm("self", parent_in_base=True), "srpo_2x4": arm("self", layout="2x4"),
         "oracle": arm("oracle"), "demo": arm("demo", "clip_token_mean"),
         "oracle_1x8": arm("oracle", "clip_token_mean", layout="1x8"),
@@ -47,9 +48,10 @@ def claims_of(runs: dict, grad_signal: dict | None = None) -> dict[str, dict]:
     return {c["id"]: c for c in all_claims(runs, summary, list(runs), ARMS, alpha=0.05, min_effect=0.02)}
 
 
-def test_roles_take_the_first_arm_of_each_kind_and_skip_beyond_paper_variants():
+def test_roles_take_the_first_arm_of_each_kind_and_name_beyond_paper_variants_by_themselves():
     roles = arm_roles(["grpo", "grpo_pgseq", "rrpo", "srpo_parent", "srpo_2x4", "srpo", "oracle"], ARMS)
-    assert roles == {"grpo": "grpo", "grpo_pg": "grpo_pgseq", "rrpo": "rrpo", "srpo": "srpo", "oracle": "oracle"}
+    assert roles == {"grpo": "grpo", "grpo_pg": "grpo_pgseq", "rrpo": "rrpo", "srpo_parent": "srpo_parent",
+                     "srpo_2x4": "srpo_2x4", "srpo": "srpo", "oracle": "oracle"}
     # the positive control and the oracle's layouts have roles of their own, whatever their order
     roles = arm_roles(["grpo", "oracle_1x8", "oracle_parent", "demo", "oracle"], ARMS)
     assert roles == {"grpo": "grpo", "oracle_1x8": "oracle_1x8", "oracle_parent": "oracle_parent", "demo": "demo",

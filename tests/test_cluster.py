@@ -153,12 +153,13 @@ def test_localization_prompt_is_one_chat_templated_user_turn(hub_dir):
 def test_micro_batches_accumulate_the_minibatch_gradient(tiny_model, kind):
     batch = pack_sequences([[5, 6], [7], [8, 9, 10], [11]], [[12, 13, 14], [15], [16, 17], [18, 19, 20, 21]],
                            [0, 0, 1, 0], 0)
-    adv_B, old_BT = torch.tensor([1.0, -0.5, 0.3, -1.2]), policy_logprobs_BT(tiny_model, batch).detach() - 0.1
+    adv_BT = torch.tensor([1.0, -0.5, 0.3, -1.2])[:, None].expand_as(batch.mask_BT)
+    old_BT = policy_logprobs_BT(tiny_model, batch).detach() - 0.1
 
     def grads(micro: int) -> list[torch.Tensor]:
         tiny_model.zero_grad()
         for rows, sub in batch.micro_batches(micro):
-            loss, _ = policy_loss(kind, policy_logprobs_BT(tiny_model, sub), old_BT[rows], adv_B[rows], sub.mask_BT,
+            loss, _ = policy_loss(kind, policy_logprobs_BT(tiny_model, sub), old_BT[rows], adv_BT[rows], sub.mask_BT,
                                   clip_eps=0.2, dual_clip=3.0)
             (loss * micro_batch_share(kind, sub.mask_BT, batch.mask_BT)).backward()
         return [p.grad.clone() for p in tiny_model.parameters()]
@@ -172,8 +173,8 @@ def test_real_data_sources_reject_what_needs_the_step_checker(repo_root, tmp_pat
     overlay = tmp_path / "o.yaml"
     overlay.write_text("task: {source: reasoning_gym}\nsft: {steps: 0}\n")
     message = error_of(repo_root / "params.yaml", overlay)
-    assert "oracle or demo selector" in message and "task.source" in message
-    overlay.write_text("task: {source: numina}\nstudy: {methods: [grpo, srpo], ablations: []}\n")
+    assert "oracle or demo selector or process rewards" in message and "task.source" in message
+    overlay.write_text("task: {source: numina}\nstudy: {methods: [grpo, srpo], ablations: [], family: [grpo, srpo]}\n")
     message = error_of(repo_root / "params.yaml", overlay)
     assert "sft.steps" in message
     # Without benchmark files the ood split would be empty and evaluation fail at the end of the study.
@@ -200,7 +201,7 @@ def test_real_data_pipeline_end_to_end(hub_dir, repo_root, tmp_path):
         (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     overlay = tmp_path / "real.yaml"
     overlay.write_text(f"""
-study: {{methods: [grpo, srpo], ablations: [], seeds: [0]}}
+study: {{methods: [grpo, srpo], ablations: [], family: [grpo, vineppo], seeds: [0]}}
 task: {{source: reasoning_gym, n_train: 12, n_val: 4, n_test: 4,
         reasoning_gym: {{datasets: [chain_sum, basic_arithmetic], seed: 0}},
         eval_files: {{bench_a: {tmp_path / 'bench_a.jsonl'}, bench_b: {tmp_path / 'bench_b.jsonl'}}}}}

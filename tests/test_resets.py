@@ -10,7 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from resetrl.core.response_format import THOUGHT_END
-from resetrl.rl.arms import GRPOArm, ResetArm, build_arm
+from resetrl.rl.methods import build_method
+from resetrl.rl.methods.grpo import GRPO
+from resetrl.rl.methods.reset import Reset
 from resetrl.rl.resets import (
     OracleSelector,
     PromptBuffer,
@@ -85,9 +87,8 @@ def test_fallback_group_follows_the_group_size(scripted, tokenizer, group_size):
 def test_fallback_group_can_carry_nonzero_advantage(scripted, tokenizer, smoke_params):
     # 12 correct draws, then the unconditioned fallback draws fail: the group has signal.
     engine = scripted([True] * 12 + [False] * 2)
-    arm = ResetArm(engine, smoke_params, smoke_params.arms["oracle"], torch.Generator())
-    (group,) = arm.collect([PROBLEM], step=0).groups
-    assert group.kind == "fresh" and group.rewards_G.tolist() == [1.0, 1.0, 0.0, 0.0]
+    (group,) = build_method("oracle", engine, smoke_params, torch.Generator()).collect([PROBLEM], step=0).groups
+    assert group.label == "fresh" and group.rewards_G.tolist() == [1.0, 1.0, 0.0, 0.0]
     assert group.adv_G.tolist() == [1.0, 1.0, -1.0, -1.0]
 
 
@@ -106,11 +107,12 @@ def test_only_thoughtless_failures_fall_back(scripted, tokenizer):
 
 def test_parent_in_base_trains_every_fresh_draw(scripted, tokenizer, smoke_params):
     engine = scripted([True, False, True, True, True])
-    arm_cfg = dataclasses.replace(smoke_params.arms["oracle"], parent_in_base=True)
-    base, reset = ResetArm(engine, smoke_params, arm_cfg, torch.Generator()).collect([PROBLEM], step=0).groups
-    assert base.kind == "base" and len(base.chains) == 5  # the failed parent too: nothing is discarded
+    params = dataclasses.replace(smoke_params, arms={
+        **smoke_params.arms, "oracle": dataclasses.replace(smoke_params.arms["oracle"], parent_in_base=True)})
+    base, reset = build_method("oracle", engine, params, torch.Generator()).collect([PROBLEM], step=0).groups
+    assert base.label == "base" and len(base.chains) == 5  # the failed parent too: nothing is discarded
     assert base.rewards_G.tolist() == [1.0, 0.0, 1.0, 1.0, 1.0] and base.adv_G[1] < 0
-    assert reset.kind == "reset" and len(reset.chains) == 4
+    assert reset.label == "reset" and len(reset.chains) == 4
 
 
 def test_two_parents_layout_has_no_base_group(scripted, tokenizer):
@@ -167,12 +169,11 @@ def test_thought_spans_come_from_delimiter_tokens(scripted, tokenizer):
 
 def test_token_accounting_counts_every_sampled_token(scripted, tokenizer, smoke_params):
     engine = scripted([True, False, True, True, True] + [True] * 14)
-    arm = ResetArm(engine, smoke_params, smoke_params.arms["oracle"], torch.Generator())
-    collected = arm.collect([PROBLEM, PROBLEM], step=0)
+    collected = build_method("oracle", engine, smoke_params, torch.Generator()).collect([PROBLEM, PROBLEM], step=0)
     solution = len(tokenizer.encode(PROBLEM.solution, add_special_tokens=False))
     failed = len(tokenizer.encode(wrong_chain(), add_special_tokens=False))
     base, reset, fallback = collected.groups
-    assert [g.kind for g in collected.groups] == ["base", "reset", "fresh"]
+    assert [g.label for g in collected.groups] == ["base", "reset", "fresh"]
     prefix = len(reset.chains[0].prefix_ids)
     assert tokenizer.decode(reset.chains[0].prefix_ids) == wrong_chain().split(THOUGHT_END)[0] + THOUGHT_END
     # 4 base + 1 parent for the first prompt; 12 correct draws (2 kept) and 2 new for the second
@@ -188,31 +189,30 @@ def test_the_arm_built_from_its_config_owns_grouping_and_loss(smoke_params):
     # Two sequences: 3 and 1 trained tokens, log p = log 0.5 everywhere, ratio 1 (old = new).
     logp_BT = torch.full((2, 3), math.log(0.5))
     mask_BT = torch.tensor([[1.0, 1.0, 1.0], [1.0, 0.0, 0.0]])
-    adv_B = torch.tensor([1.0, -1.0])
-    grpo, srpo, kl = (build_arm(name, None, smoke_params, torch.Generator())
+    adv_BT = torch.tensor([[1.0] * 3, [-1.0] * 3])
+    grpo, srpo, kl = (build_method(name, None, smoke_params, torch.Generator())
                       for name in ("grpo", "srpo", "srpo_clip_kl"))
-    assert isinstance(grpo, GRPOArm) and isinstance(srpo, ResetArm) and isinstance(srpo.selector, SelfSelector)
+    assert isinstance(grpo, GRPO) and isinstance(srpo, Reset) and isinstance(srpo.selector, SelfSelector)
     # GRPO: clipped surrogate, token mean: -(3 * 1 + 1 * -1) / 4 = -0.5, with its clip statistics.
-    loss, stats = grpo.loss(logp_BT, logp_BT, adv_B, mask_BT)
+    loss, stats = grpo.loss(logp_BT, logp_BT, adv_BT, mask_BT)
     assert loss.item() == pytest.approx(-0.5) and stats == {"clip_frac": 0.0}
     # SRPO (the paper's reset loss): -(1/B) sum_i A_i mean_t log p = -(log 0.5 - log 0.5) / 2 = 0, no ratio.
-    loss, stats = srpo.loss(logp_BT, logp_BT, adv_B, mask_BT)
+    loss, stats = srpo.loss(logp_BT, logp_BT, adv_BT, mask_BT)
     assert loss.item() == pytest.approx(0.0) and stats == {}
     # A micro-batch's share follows what the loss averages: tokens for GRPO, sequences for SRPO.
     assert grpo.micro_batch_share(mask_BT[:1], mask_BT) == pytest.approx(0.75)
     assert srpo.micro_batch_share(mask_BT[:1], mask_BT) == pytest.approx(0.5)
     assert kl.uses_reference and not grpo.uses_reference and not srpo.uses_reference
-    _, stats = kl.loss(logp_BT, logp_BT, adv_B, mask_BT, ref_logp_BT=logp_BT)
+    _, stats = kl.loss(logp_BT, logp_BT, adv_BT, mask_BT, ref_logp_BT=logp_BT)
     assert stats["kl"] == pytest.approx(0.0)  # the policy is its own reference here
 
 
 def test_the_positive_control_resets_into_the_solution_and_counts_only_what_it_generates(scripted, tokenizer,
                                                                                        smoke_params):
     engine = scripted([False, False, True, True])  # the base group's draws; suffixes follow the solution
-    arm = ResetArm(engine, smoke_params, smoke_params.arms["demo"], torch.Generator().manual_seed(0))
-    collected = arm.collect([PROBLEM], step=0)
+    collected = build_method("demo", engine, smoke_params, torch.Generator().manual_seed(0)).collect([PROBLEM], step=0)
     base, reset = collected.groups
-    assert [g.kind for g in collected.groups] == ["base", "reset"] and len(base.chains) == 4
+    assert [g.label for g in collected.groups] == ["base", "reset"] and len(base.chains) == 4
     # At the start of the run the window is the last thought: the prefix is thoughts 1-3 of the solution.
     solution_ids = tokenizer.encode(PROBLEM.solution, add_special_tokens=False)
     prefix = reset.chains[0].prefix_ids

@@ -19,7 +19,7 @@ def without_timing(history):
 
 
 @pytest.mark.parametrize("method", ["grpo", "rrpo", "srpo", "oracle", "srpo_2x4", "srpo_clip_seq", "demo",
-                                    "oracle_1x8"])
+                                    "oracle_1x8", "vineppo", "process_oracle", "first_error_credit"])
 def test_one_step_changes_parameters_and_counts_tokens(smoke_params, warm_start, tmp_path, method):
     t = trainer(smoke_params, warm_start, tmp_path, method=method)
     before = [p.detach().clone() for p in t.model.parameters()]
@@ -27,9 +27,12 @@ def test_one_step_changes_parameters_and_counts_tokens(smoke_params, warm_start,
     moved = [not torch.equal(a, b) for a, b in zip(before, t.model.parameters())]
     assert any(moved), "an optimizer step must change the policy"
     assert stats["train/tokens_generated"] >= smoke_params.rl.prompts_per_step * smoke_params.rl.group_size
-    kinds = ("fresh", "parent", "suffix", "localization")
-    assert stats["train/tokens_generated"] == sum(stats[f"train/tokens_{k}"] for k in kinds)
-    if method != "grpo":
+    generated = [k for k in stats if k.startswith("train/tokens_") and k not in (
+        "train/tokens_generated", "train/tokens_prefix_reused")]
+    assert stats["train/tokens_generated"] == sum(stats[k] for k in generated)
+    if method == "vineppo":  # the Monte-Carlo rollouts are charged as compute
+        assert stats["train/tokens_mc"] > 0 and "train/tokens_mc" in generated
+    if smoke_params.arms[method].method == "reset":
         assert "reset/rate" in stats and "reset/draws_per_prompt" in stats
     if method.startswith("srpo") and stats["reset/rate"] > 0:
         assert stats["train/tokens_localization"] > 0  # the localization call is counted as compute

@@ -56,3 +56,26 @@ rule ablation_table:
         CONDA_ENV
     shell:
         "python -m resetrl.stages.analyze {PARAMS_ARGS} --results {params.root} --ablations > {log} 2>&1"
+
+
+# The family of credit-assignment methods, ranked by compute-matched gain over its first arm (opt-in:
+# `snakemake --cores all family`); arms it shares with the study reuse the study's runs.
+rule family_table:
+    input:
+        histories=expand(at("runs/{method}/seed{seed}/history.json"), method=FAMILY, seed=SEEDS),
+        val_outcomes=expand(at("runs/{method}/seed{seed}/val_outcomes.json"), method=FAMILY, seed=SEEDS),
+        evals=expand(at("eval/{method}/seed{seed}.json"), method=FAMILY, seed=SEEDS),
+        outcomes=expand(at("eval/{method}/seed{seed}.problems.json"), method=FAMILY, seed=SEEDS),
+        code=stage_code("analyze"),
+    output:
+        tables=expand(at("tables/family.{ext}"), ext=["md", "csv", "tex", "json"]),
+    params:
+        root=ROOT,
+        cfg=params_of("analyze"),
+    log:
+        at("logs/family_table.log"),
+    threads: 1
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m resetrl.stages.analyze {PARAMS_ARGS} --results {params.root} --family > {log} 2>&1"

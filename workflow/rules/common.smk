@@ -23,6 +23,7 @@ PARAMS_ARGS = " ".join([*(f"--params {f}" for f in PARAM_FILES), *(f"--set {shle
 ROOT = results_root(PARAM_FILES, OVERRIDES, PARAMS)
 METHODS = list(PARAMS.study.methods)
 ABLATIONS = list(PARAMS.study.ablations)
+FAMILY = list(PARAMS.study.family)
 SEEDS = list(PARAMS.study.seeds)
 # The software of every rule (used with `--sdm conda`; CI installs the same pins with pip).
 CONDA_ENV = "../../environment.yml"

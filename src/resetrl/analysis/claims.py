@@ -12,8 +12,6 @@ Each record: {id, claim, measure, verdict, estimate, ci_low, ci_high, n_seeds, m
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from resetrl.analysis.stats import (
@@ -25,42 +23,14 @@ from resetrl.analysis.stats import (
     seed_bootstrap,
     verdict,
 )
+from resetrl.rl.methods import METHODS, Comparison, method_of
 
 TOKENS = "compute/tokens_generated"
 
 
-@dataclass(frozen=True)
-class ArmComparison:
-    id: str
-    better: str  # role of the arm claimed better (or tied)
-    baseline: str
-    kind: str  # greater | equal
-    claim: str
-
-
-# Roles: grpo = the study's first method (the paper's GRPO), grpo_pg = GRPO grouping with the reset
-# loss (the matched-loss control), rrpo / srpo / oracle / demo = the arms with that selector in the
-# paper's 1x4 layout, oracle_1x8 / oracle_parent = the oracle in the 1x8 layout / with its parent trained.
-ARM_COMPARISONS = (
-    ArmComparison("oracle_vs_grpo", "oracle", "grpo", "greater",
-                  "Resetting at the exact first error beats GRPO (the upper bound of every reset method)"),
-    ArmComparison("demo_vs_grpo", "demo", "grpo", "greater",
-                  "Positive control: resetting into the task's own correct solution beats GRPO (the instrument "
-                  "can see a credit-assignment gain)"),
-    ArmComparison("oracle_1x8_vs_grpo", "oracle_1x8", "grpo", "greater",
-                  "The oracle reset with 8 suffixes per parent (1x8) beats GRPO"),
-    ArmComparison("oracle_parent_vs_grpo", "oracle_parent", "grpo", "greater",
-                  "The oracle reset training its failed parent in the base group beats GRPO"),
-    ArmComparison("srpo_vs_grpo", "srpo", "grpo", "greater", "SRPO beats GRPO"),
-    ArmComparison("srpo_vs_rrpo", "srpo", "rrpo", "greater", "SRPO beats RRPO (self-localized over random resets)"),
-    ArmComparison("rrpo_vs_grpo", "rrpo", "grpo", "equal", "RRPO is about equal to GRPO"),
-    ArmComparison("grpo_pg_vs_grpo", "grpo_pg", "grpo", "equal",
-                  "Control: the reset loss alone (no resets) leaves GRPO unchanged"),
-    ArmComparison("oracle_vs_grpo_pg", "oracle", "grpo_pg", "greater",
-                  "Control: the oracle reset beats GRPO trained with the same loss"),
-    ArmComparison("srpo_vs_grpo_pg", "srpo", "grpo_pg", "greater",
-                  "Control: SRPO beats GRPO trained with the same loss"),
-)
+# Arm comparisons come from the method registry (each family's `comparisons`, in registry order), between
+# the roles its arms play (`Method.role`); "grpo" is the study's first arm. An arm that no declared
+# comparison sets against it is compared with it as "ROLE beats GRPO", so a new method appears here as it is.
 MEASURES = {
     "auc": "area under the validation greedy pass@1 curve vs generated tokens, up to {budget:,.0f} tokens",
     "auc_sampled": "area under the validation sampled pass@1 curve (one chain per problem at the rollout "
@@ -70,30 +40,25 @@ MEASURES = {
 CURVE_KEYS = {"auc": "by_step", "auc_sampled": "by_step_sampled"}  # measure -> val_outcomes.json key
 
 
-# The method each reset selector stands for (also how figures name an arm's selector).
-SELECTOR_ROLES = {"none": "grpo", "random": "rrpo", "self": "srpo", "oracle": "oracle", "demo": "demo"}
-
-
-def arm_role(arm) -> str | None:
-    """The role an arm can play: its selector's method, in the 1x4 layout without the parent trained;
-    the oracle's layout variants; GRPO's grouping with the reset loss."""
-    if arm.selector == "none":
-        return "grpo_pg" if arm.loss == "pg_seq_mean" else None
-    if arm.selector == "oracle" and arm.layout == "1x8":
-        return "oracle_1x8"
-    if arm.selector == "oracle" and arm.parent_in_base and arm.layout == "1x4":
-        return "oracle_parent"
-    return SELECTOR_ROLES[arm.selector] if arm.layout == "1x4" and not arm.parent_in_base else None
-
-
 def arm_roles(methods: list[str], arms) -> dict[str, str]:
-    """Role -> arm name among the study's methods (the first arm of each kind)."""
+    """Role -> arm name for every study arm: its family's role for it (the first arm of each role), else
+    its own name."""
     roles = {"grpo": methods[0]}
     for m in methods[1:]:
-        role = arm_role(arms[m])
-        if role and role not in roles:
-            roles[role] = m
+        role = method_of(arms[m]).role(arms[m])
+        roles[m if role is None or role in roles else role] = m
     return roles
+
+
+def comparisons(roles: dict[str, str]) -> list[Comparison]:
+    """The registry's comparisons between present roles, then "ROLE beats GRPO" for every arm that none of
+    them compares with GRPO."""
+    declared = [c for family in METHODS.values() for c in family.comparisons
+                if c.better in roles and c.baseline in roles]
+    named = {c.better for c in declared if c.baseline == "grpo"} | {"grpo"}
+    extra = [Comparison(f"{role}_vs_grpo", role, "grpo", "greater", f"{role} beats GRPO")
+             for role in roles if role not in named]
+    return declared + extra
 
 
 def _record(id_: str, claim: str, measure: str, kind: str, result: dict, min_effect: float) -> dict:
@@ -134,9 +99,7 @@ def arm_claims(runs: dict, roles: dict[str, str], alpha: float, min_effect: floa
     sampled = all("by_step_sampled" in r.val_outcomes for m in roles.values() for r in runs[m])
     measures = tuple(x for x in measures if x != "auc_sampled" or sampled)  # runs from before it was measured
     out = []
-    for c in ARM_COMPARISONS:
-        if c.better not in roles or c.baseline not in roles:
-            continue
+    for c in comparisons(roles):
         a, b = runs[roles[c.better]], runs[roles[c.baseline]]
         for measure in measures:
             suffix = {"auc": "", "auc_sampled": "_sampled", "final": "_final"}[measure]

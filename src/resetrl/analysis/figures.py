@@ -11,7 +11,6 @@ import matplotlib
 matplotlib.use("Agg")  # headless: stages run on servers and in CI
 import matplotlib.pyplot as plt  # noqa: E402
 
-from resetrl.analysis.claims import SELECTOR_ROLES  # noqa: E402
 from resetrl.analysis.curves import STYLE, arm_color, save_figure, smooth  # noqa: E402
 from resetrl.analysis.summaries import DEVIATION_BUCKETS  # noqa: E402
 
@@ -36,9 +35,8 @@ CAPTIONS = {
 
 
 def _labels(summary: dict, methods: list[str]) -> list[str]:
-    """Arm names, with the reset selector where the name does not already say it."""
-    selectors = summary["selectors"]
-    return [m if m == SELECTOR_ROLES[selectors[m]] else f"{m} ({selectors[m]})" for m in methods]
+    """Arm names as their methods label them (a reset arm: its selector where the name does not say it)."""
+    return [summary["labels"][m] for m in methods]
 
 
 def reset_positions(summary: dict, out: Path) -> None:

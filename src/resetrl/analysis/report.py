@@ -12,10 +12,12 @@ import numpy as np
 
 from resetrl.analysis.curves import speedup_text
 from resetrl.analysis.figures import CAPTIONS, FIGURES
-from resetrl.analysis.stats import FIRM_SE, one_sample_interval
+from resetrl.analysis.claims import TOKENS, auc_budget, per_problem
+from resetrl.analysis.stats import FIRM_SE, one_sample_interval, paired_bootstrap
 from resetrl.analysis.summaries import analyze, final_table, load_runs
 from resetrl.analysis.tabular import predict_at_profile
 from resetrl.core.storage import atomic_write_json, atomic_write_text
+from resetrl.rl.methods import method_of
 
 
 def table_rows(summary: dict) -> tuple[list[str], list[list[str]]]:
@@ -47,13 +49,69 @@ def write_ablation_table(results: Path, params) -> None:
     """The layout and loss ablations next to SRPO (the `ablations` target): what each arm changes,
     and its final results."""
     arms = params.arms
-    methods = [m for m in params.study.methods if arms[m].selector == "self"] + list(params.study.ablations)
+    methods = [m for m in params.study.methods if arms[m].method == "reset" and arms[m].selector == "self"] \
+        + list(params.study.ablations)
     summary = {"methods": methods, "table": final_table(load_runs(results, methods, list(params.study.seeds)), [])}
     header, rows = table_rows(summary)
     header[1:1] = ["layout", "loss", "prefix masked", "KL"]
     for row, m in zip(rows, methods):
         row[1:1] = [arms[m].layout, arms[m].loss, "yes" if arms[m].mask_prefix else "no", f"{arms[m].kl_coef:g}"]
     write_tables(results / "tables", "ablations", header, rows)
+
+
+def family_verdict(result: dict, min_effect: float) -> str:
+    """What a gain's interval says: gains (above 0), loses (below 0), no gain of min_effect (below it),
+    else inconclusive; n/a with one seed."""
+    if result["ci_low"] is None:
+        return "n/a"
+    if result["ci_low"] > 0:
+        return "gains"
+    if result["ci_high"] < 0:
+        return "loses"
+    return f"no gain of {min_effect:g}" if result["ci_high"] < min_effect else "inconclusive"
+
+
+def family_rows(runs: dict, arms, alpha: float, min_effect: float) -> list[dict]:
+    """Each arm of the family against the first (its baseline), ranked by the compute-matched gain: the
+    paired difference in validation AUC up to the token budget every run reaches, and in final test
+    pass@1, with 1 - alpha intervals; tokens and training minutes per run."""
+    baseline, budget = next(iter(runs)), auc_budget(runs)
+    rows = []
+    for m, rs in runs.items():
+        row = {"arm": m, "label": method_of(arms[m]).label(m, arms[m]), "method": arms[m].method,
+               "tokens": float(np.mean([r.history[-1][TOKENS] for r in rs])),
+               "minutes": float(np.mean([sum(h.get("time/step_seconds", 0.0) for h in r.history) for r in rs])) / 60,
+               "budget": budget}
+        if m != baseline:
+            for measure in ("auc", "final"):
+                diff = per_problem(rs, measure, budget) - per_problem(runs[baseline], measure, budget)
+                row[measure] = paired_bootstrap(diff, alpha)
+            row["verdict"] = family_verdict(row["auc"], min_effect)
+        rows.append(row)
+    return [rows[0], *sorted(rows[1:], key=lambda r: -r["auc"]["estimate"])]
+
+
+def _gain(result: dict | None) -> str:
+    if result is None:
+        return "baseline"
+    if result["ci_low"] is None:
+        return f"{result['estimate']:+.3f}"
+    return f"{result['estimate']:+.3f} [{result['ci_low']:+.3f}, {result['ci_high']:+.3f}]"
+
+
+def write_family_table(results: Path, params) -> str:
+    """The family of credit-assignment methods (the `family` target), ranked by compute-matched gain."""
+    study = params.study
+    runs = load_runs(results, list(study.family), list(study.seeds))
+    rows = family_rows(runs, params.arms, study.alpha, study.min_effect)
+    ci = f"{1 - study.alpha:.0%}"
+    header = ["rank", "arm", "method", f"AUC gain over {study.family[0]} [{ci} CI]", "verdict",
+              f"final test gain [{ci} CI]", "generated tokens / run", "train min / run"]
+    table = [[str(i) if i else "–", r["label"], r["method"], _gain(r.get("auc")), r.get("verdict", "–"),
+              _gain(r.get("final")), f"{r['tokens'] / 1e3:.0f}k", f"{r['minutes']:.1f}"]
+             for i, r in enumerate(rows)]
+    atomic_write_json(results / "tables" / "family.json", rows)
+    return write_tables(results / "tables", "family", header, table)
 
 
 def _pm(s: dict) -> str:

@@ -44,7 +44,9 @@ class ParamsError(ValueError):
 
 # Enumerations, shared by the schema (enum) and the code (`choices(Selector)`).
 Source = Literal["procedural", "numina", "reasoning_gym"]
-Selector = Literal["none", "random", "self", "oracle", "demo"]
+MethodName = Literal["grpo", "reset", "vine", "process"]  # the registry of resetrl.rl.methods
+Selector = Literal["random", "self", "oracle", "demo"]
+Credit = Literal["step", "first_error"]
 Layout = Literal["1x4", "2x4", "1x8"]
 Loss = Literal["pg_seq_mean", "clip_token_mean", "clip_seq_mean_token_mean"]
 Engine = Literal["torch", "vllm"]
@@ -75,6 +77,11 @@ class StudyConfig:
     ablations: tuple[str, ...] = param(
         ("srpo_parent", "srpo_2x4", "srpo_1x8", "srpo_nomask", "srpo_clip", "srpo_clip_seq", "srpo_clip_kl"),
         items=ARM_NAME_REF, uniqueItems=True)
+    #: Opt-in family of credit-assignment methods (names from `arms`; the first is the baseline), trained on these
+    #: params and ranked by their compute-matched gain over it by the `family` target (results/tables/family.md).
+    family: tuple[str, ...] = param(
+        ("grpo", "rrpo", "srpo", "oracle", "demo", "vineppo", "process_oracle", "first_error_credit"),
+        items=ARM_NAME_REF, minItems=2, uniqueItems=True)
     #: Settings of the opt-in regime map (`snakemake --cores all regimes`): each name is an overlay
     #: configs/regimes/NAME.yaml applied over these params and configs/regimes/scale.yaml (the map's reduced scale,
     #: arms and seeds).
@@ -98,13 +105,17 @@ class ArmConfig:
 
     DEF_NAME: ClassVar[str] = "arm"  # its shape is $defs/arm of the schema
 
-    #: Reset selector: none (GRPO, no resets), random (RRPO), self (SRPO: the policy localizes the first error),
-    #: oracle (the step checker's first error: the CPI-CARO upper bound), demo (the positive control: no failed parent;
-    #: the prefix is the task's own correct solution cut at step e, e uniform over a window at the end of the chain that
+    #: The credit-assignment method (one file each in resetrl/rl/methods): grpo (one outcome advantage per chain),
+    #: reset (the paper's reset buffer: RRPO, SRPO, the oracle, the positive control; see selector), vine (VinePPO:
+    #: Monte-Carlo values at every thought), process (the step checker's per-thought rewards; see credit).
+    method: MethodName = param("grpo")
+    #: method reset: where to reset. random (RRPO), self (SRPO: the policy localizes the first error), oracle (the
+    #: step checker's first error: the CPI-CARO upper bound), demo (the positive control: no failed parent; the
+    #: prefix is the task's own correct solution cut at step e, e uniform over a window at the end of the chain that
     #: widens from the last thought to the whole chain over the run, R^3's reverse curriculum; procedural task only).
-    selector: Selector = param("none")
-    #: Reset buffer layout per prompt: 1x4 (4 fresh + 4 suffixes of one parent), 2x4 (two parents, 4 suffixes each,
-    #: no base group), 1x8 (one parent, 8 suffixes). Ignored when selector is none.
+    selector: Selector = param("random")
+    #: method reset: buffer layout per prompt: 1x4 (4 fresh + 4 suffixes of one parent), 2x4 (two parents, 4
+    #: suffixes each, no base group), 1x8 (one parent, 8 suffixes).
     layout: Layout = param("1x4")
     #: pg_seq_mean: the paper's reset loss -(1/B) sum_i A_i mean_t log p (no ratio, no clipping); clip_token_mean:
     #: PPO clipped surrogate, token-mean (GRPO); clip_seq_mean_token_mean: clipped surrogate, mean over sequences of
@@ -117,31 +128,43 @@ class ArmConfig:
     kl_coef: float = param(0.0, minimum=0)
     #: Sampling temperature of the SRPO localization call (paper: 0.3; 0 = greedy, used by the 1x8 ablation).
     localization_temperature: float = param(0.3, minimum=0, maximum=2)
-    #: Beyond the paper: train the failed parent(s) and every other fresh draw inside the base group (normalised
-    #: together), so the reset buffer discards no sampled chain. Ignored when selector is none.
+    #: method reset, beyond the paper: train the failed parent(s) and every other fresh draw inside the base group
+    #: (normalised together), so the reset buffer discards no sampled chain.
     parent_in_base: bool = param(False)
+    #: method vine: continuations sampled from the state after each thought to estimate its value (VinePPO: 9; 2
+    #: keeps a run of the default 8-step chains within ~8x GRPO's tokens).
+    mc_rollouts: int = param(2, minimum=1, maximum=64)
+    #: method process (procedural task only): step (the process oracle: z-scored per-thought rewards summed to go,
+    #: DeepSeekMath's process supervision) or first_error (VPPO-style: a failed chain's prefix before its first
+    #: error is credited like a correct chain, only the thoughts from the error on are penalised).
+    credit: Credit = param("step")
 
 # The arms of the study and its ablations: each differs from ArmConfig's defaults only as written.
 DEFAULT_ARMS = {name: dataclasses.asdict(ArmConfig(**changes)) for name, changes in {
     "grpo": {"loss": "clip_token_mean"},
     "grpo_pgseq": {},
-    "rrpo": {"selector": "random"},
-    "srpo": {"selector": "self"},
-    "oracle": {"selector": "oracle"},
-    "srpo_2x4": {"selector": "self", "layout": "2x4"},
-    "srpo_1x8": {"selector": "self", "layout": "1x8", "localization_temperature": 0.0},
-    "srpo_nomask": {"selector": "self", "mask_prefix": False},
-    "srpo_clip": {"selector": "self", "loss": "clip_token_mean"},
-    "srpo_clip_seq": {"selector": "self", "loss": "clip_seq_mean_token_mean"},
-    "srpo_clip_kl": {"selector": "self", "loss": "clip_token_mean", "kl_coef": 0.05},
-    "srpo_parent": {"selector": "self", "parent_in_base": True},
+    "rrpo": {"method": "reset", "selector": "random"},
+    "srpo": {"method": "reset", "selector": "self"},
+    "oracle": {"method": "reset", "selector": "oracle"},
+    "srpo_2x4": {"method": "reset", "selector": "self", "layout": "2x4"},
+    "srpo_1x8": {"method": "reset", "selector": "self", "layout": "1x8", "localization_temperature": 0.0},
+    "srpo_nomask": {"method": "reset", "selector": "self", "mask_prefix": False},
+    "srpo_clip": {"method": "reset", "selector": "self", "loss": "clip_token_mean"},
+    "srpo_clip_seq": {"method": "reset", "selector": "self", "loss": "clip_seq_mean_token_mean"},
+    "srpo_clip_kl": {"method": "reset", "selector": "self", "loss": "clip_token_mean", "kl_coef": 0.05},
+    "srpo_parent": {"method": "reset", "selector": "self", "parent_in_base": True},
     # Beyond the paper, on GRPO's loss: the positive control and the layouts the tabular model favours.
-    "demo": {"selector": "demo", "loss": "clip_token_mean"},
-    "oracle_clip": {"selector": "oracle", "loss": "clip_token_mean"},
-    "oracle_1x8": {"selector": "oracle", "layout": "1x8", "loss": "clip_token_mean"},
-    "oracle_parent": {"selector": "oracle", "parent_in_base": True, "loss": "clip_token_mean"},
-    "srpo_1x8_clip": {"selector": "self", "layout": "1x8", "loss": "clip_token_mean", "localization_temperature": 0.0},
-    "rrpo_1x8_clip": {"selector": "random", "layout": "1x8", "loss": "clip_token_mean"},
+    "demo": {"method": "reset", "selector": "demo", "loss": "clip_token_mean"},
+    "oracle_clip": {"method": "reset", "selector": "oracle", "loss": "clip_token_mean"},
+    "oracle_1x8": {"method": "reset", "selector": "oracle", "layout": "1x8", "loss": "clip_token_mean"},
+    "oracle_parent": {"method": "reset", "selector": "oracle", "parent_in_base": True, "loss": "clip_token_mean"},
+    "srpo_1x8_clip": {"method": "reset", "selector": "self", "layout": "1x8", "loss": "clip_token_mean",
+                      "localization_temperature": 0.0},
+    "rrpo_1x8_clip": {"method": "reset", "selector": "random", "layout": "1x8", "loss": "clip_token_mean"},
+    # The family (`snakemake --cores all family`), on GRPO's loss: per-token credit beside the resets.
+    "vineppo": {"method": "vine", "loss": "clip_token_mean"},
+    "process_oracle": {"method": "process", "credit": "step", "loss": "clip_token_mean"},
+    "first_error_credit": {"method": "process", "credit": "first_error", "loss": "clip_token_mean"},
 }.items()}
 ARM_NAME = {"description": "The name of an arm defined under `arms`.", "type": "string", "pattern": "^[a-z][a-z0-9_]*$"}
 
@@ -685,16 +708,18 @@ def _non_finite(value: Any, path: KeyPath = ()) -> Iterator[KeyPath]:
 def _cross_checks(d: dict[str, Any]) -> list[tuple[tuple[str, ...], bool, str]]:
     """(keys involved, holds, explanation) for constraints the schema cannot express."""
     task, model, rl, ev, ro, study = d["task"], d["model"], d["rl"], d["eval"], d["rollout"], d["study"]
-    unknown_arms = [m for m in (*study["methods"], *study["ablations"]) if m not in d["arms"]]
+    unknown_arms = [m for m in (*study["methods"], *study["ablations"], *study["family"]) if m not in d["arms"]]
     batch = rl["prompts_per_step"] * rl["group_size"]
     budget = ro["max_thoughts"] * ro["max_thought_tokens"]
     procedural = task["source"] == "procedural"
-    arms = {m: d["arms"][m] for m in (*study["methods"], *study["ablations"]) if m in d["arms"]}
-    oracle_arms = [m for m, a in arms.items() if a["selector"] in ("oracle", "demo")]
-    demo_2x4 = [m for m, a in arms.items() if a["selector"] == "demo" and a["layout"] == "2x4"]
+    arms = {m: d["arms"][m] for m in (*study["methods"], *study["ablations"], *study["family"]) if m in d["arms"]}
+    oracle_arms = [m for m, a in arms.items() if a["method"] == "process"
+                   or a["method"] == "reset" and a["selector"] in ("oracle", "demo")]
+    demo_2x4 = [m for m, a in arms.items()
+                if a["method"] == "reset" and a["selector"] == "demo" and a["layout"] == "2x4"]
     return [
-        (("study.methods", "study.ablations"), not unknown_arms,
-         f"study.methods / study.ablations name arms that `arms` does not define: {unknown_arms}"),
+        (("study.methods", "study.ablations", "study.family"), not unknown_arms,
+         f"study.methods / study.ablations / study.family name arms that `arms` does not define: {unknown_arms}"),
         (("task.min_steps", "task.max_steps"), task["min_steps"] <= task["max_steps"],
          f"task.min_steps ({task['min_steps']}) must be <= task.max_steps ({task['max_steps']})"),
         (("task.ood_min_steps", "task.ood_max_steps"), task["ood_min_steps"] <= task["ood_max_steps"],
@@ -716,9 +741,9 @@ def _cross_checks(d: dict[str, Any]) -> list[tuple[tuple[str, ...], bool, str]]:
          f"budget rollout.max_thoughts * rollout.max_thought_tokens ({budget}) plus 128 prompt tokens"),
         (("rl.minibatches", "rl.prompts_per_step", "rl.group_size"), batch % rl["minibatches"] == 0,
          f"rl.prompts_per_step * rl.group_size ({batch}) must be divisible by rl.minibatches ({rl['minibatches']})"),
-        (("task.source", "study.methods", "study.ablations"), procedural or not oracle_arms,
-         f"arms {oracle_arms} use the oracle or demo selector, which needs the procedural task's step checker "
-         f"and solutions; task.source is {task['source']!r}"),
+        (("task.source", "study.methods", "study.ablations", "study.family"), procedural or not oracle_arms,
+         f"arms {oracle_arms} use the oracle or demo selector or process rewards, which need the procedural task's "
+         f"step checker and solutions; task.source is {task['source']!r}"),
         (("arms",), not demo_2x4,
          f"arms {demo_2x4}: the demo selector has one reset per prompt; use layout 1x4 or 1x8"),
         (("task.source", "sft.steps"), procedural or d["sft"]["steps"] == 0,

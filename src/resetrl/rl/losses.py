@@ -40,14 +40,13 @@ def masked_mean(x_BT: torch.Tensor, mask_BT: torch.Tensor) -> torch.Tensor:
     return (x_BT * mask_BT).sum() / mask_BT.sum().clamp(min=1)
 
 
-def ppo_clip_loss_BT(logp_BT: torch.Tensor, old_logp_BT: torch.Tensor, adv_B: torch.Tensor,
+def ppo_clip_loss_BT(logp_BT: torch.Tensor, old_logp_BT: torch.Tensor, adv_BT: torch.Tensor,
                      clip_eps: float, dual_clip: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-token PPO clipped surrogate with dual clip for negative advantages, and clipped flags.
 
     max(-A r, -A clip(r, 1-eps, 1+eps)); for A < 0 the loss is further capped at -A * dual_clip so a
     huge ratio on a bad token cannot dominate the update.
     """
-    adv_BT = adv_B[:, None].expand_as(logp_BT)
     ratio_BT = torch.exp((logp_BT - old_logp_BT).clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP))
     unclipped_BT = -adv_BT * ratio_BT
     clipped_BT = -adv_BT * ratio_BT.clamp(1.0 - clip_eps, 1.0 + clip_eps)
@@ -68,13 +67,21 @@ def seq_mean_B(x_BT: torch.Tensor, mask_BT: torch.Tensor) -> torch.Tensor:
     return (x_BT * mask_BT).sum(-1) / mask_BT.sum(-1).clamp(min=1)
 
 
+def seq_weighted_mean_B(w_BT: torch.Tensor, x_BT: torch.Tensor, mask_BT: torch.Tensor) -> torch.Tensor:
+    """Per-sequence mean of w * x over its masked tokens, computed as w_b * mean_t x + mean_t (w - w_b) x
+    with w_b the weight at the sequence's first masked token: a sequence-level weight (a constant row)
+    then computes exactly as w_b * mean_t x, bit for bit, forward and backward."""
+    first_B1 = w_BT.gather(1, mask_BT.argmax(-1, keepdim=True))
+    return first_B1[:, 0] * seq_mean_B(x_BT, mask_BT) + seq_mean_B((w_BT - first_B1) * x_BT, mask_BT)
+
+
 def seq_mean_token_mean(x_BT: torch.Tensor, mask_BT: torch.Tensor) -> torch.Tensor:
     """Mean over sequences of each sequence's token mean: every sequence weighs the same."""
     return seq_mean_B(x_BT, mask_BT).mean()
 
 
 # Policy losses selectable per arm. "pg_seq_mean" is the paper's RRPO/SRPO loss:
-# L = -(1/B) sum_i A_i * mean_t log p(y_it), no ratio, no clipping.
+# L = -(1/B) sum_i mean_t A_it log p(y_it), no ratio, no clipping (A_it = A_i for a sequence-level method).
 LOSS_AGGREGATION = {
     "clip_token_mean": masked_mean,
     "clip_seq_mean_token_mean": seq_mean_token_mean,
@@ -82,15 +89,15 @@ LOSS_AGGREGATION = {
 }
 
 
-def policy_loss(kind: str, logp_BT, old_logp_BT, adv_B, mask_BT, *, clip_eps: float, dual_clip: float,
+def policy_loss(kind: str, logp_BT, old_logp_BT, adv_BT, mask_BT, *, clip_eps: float, dual_clip: float,
                 kl_coef: float = 0.0, ref_logp_BT=None) -> tuple[torch.Tensor, dict[str, float]]:
     """One minibatch's loss for the arm's loss kind (+ optional k3 KL, aggregated the same way)."""
     aggregate = LOSS_AGGREGATION[kind]
     stats: dict[str, float] = {}
     if kind == "pg_seq_mean":
-        loss = -(adv_B * seq_mean_B(logp_BT, mask_BT)).mean()
+        loss = -seq_weighted_mean_B(adv_BT, logp_BT, mask_BT).mean()
     else:
-        pg_BT, clipped_BT = ppo_clip_loss_BT(logp_BT, old_logp_BT, adv_B, clip_eps, dual_clip)
+        pg_BT, clipped_BT = ppo_clip_loss_BT(logp_BT, old_logp_BT, adv_BT, clip_eps, dual_clip)
         loss = aggregate(pg_BT, mask_BT)
         stats["clip_frac"] = float(masked_mean(clipped_BT, mask_BT))
     if kl_coef > 0.0:
@@ -108,7 +115,7 @@ def micro_batch_share(kind: str, micro_mask_BT: torch.Tensor, mask_BT: torch.Ten
     return micro_mask_BT.shape[0] / mask_BT.shape[0]
 
 
-def gradient_signal_B(adv_B: torch.Tensor, logp_BT: torch.Tensor, mask_BT: torch.Tensor) -> torch.Tensor:
-    """Per-sequence gradient signal sum_t (|A|/T)(1 - p_t): the paper's measure of how much a
+def gradient_signal_B(adv_BT: torch.Tensor, logp_BT: torch.Tensor, mask_BT: torch.Tensor) -> torch.Tensor:
+    """Per-sequence gradient signal sum_t (|A_t|/T)(1 - p_t): the paper's measure of how much a
     sequence can move the policy (a confident token, p ~ 1, carries none)."""
-    return adv_B.abs() * seq_mean_B(1.0 - logp_BT.exp(), mask_BT)
+    return seq_weighted_mean_B(adv_BT.abs(), 1.0 - logp_BT.exp(), mask_BT)

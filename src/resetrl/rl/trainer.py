@@ -1,8 +1,8 @@
 """The `train` stage's loop: RL from the SFT warm start for one (arm, seed) run, resumable.
 
-Each step: the arm collects training groups (GRPO: independent groups; RRPO / SRPO / oracle: the
-reset buffer), advantages are normalised per group, and the policy takes `rl.minibatches` updates
-over the step's sequences (one epoch) with the arm's loss.
+Each step: the arm's method (`rl.methods`) collects training groups with an advantage for every
+response token, and the policy takes `rl.minibatches` updates over the step's sequences (one epoch)
+with the arm's loss. The loop never asks which method it trains.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from resetrl.core.metrics import VAL_PASS1, VAL_SAMPLED, MetricsLog, Progress
 from resetrl.core.model import load_policy, save_policy
 from resetrl.core.model_card import digest, run_card
 from resetrl.core.storage import atomic_write_json, write_jsonl
-from resetrl.rl.arms import TOKEN_KINDS, Collected, build_arm
 from resetrl.rl.batch import pack_sequences, policy_logprobs_BT, sampling_mismatch
 from resetrl.rl.evaluation import greedy_pass1, localization_accuracy, sampled_pass_k
 from resetrl.rl.localization import heldout_failed_chains
 from resetrl.rl.losses import gradient_signal_B
+from resetrl.rl.methods import Collected, build_method
 from resetrl.rollout.factory import make_engine
 from resetrl.tasks.scoring import open_verifier, verifier_metrics
 from resetrl.tasks.splits import load_split
@@ -65,7 +65,7 @@ class RLTrainer:
         self.generator = torch.Generator().manual_seed(seed)
         self.engine = make_engine(params.rollout, self.model, self.tokenizer)
         self.verifier = open_verifier(params.runtime, [self.train_set, self.val_set])
-        self.arm = build_arm(method, self.engine, params, self.generator, self.verifier)
+        self.arm = build_method(method, self.engine, params, self.generator, self.verifier)
         # The KL reference is the warm start: with LoRA, the same model with its adapters disabled.
         self.ref_model = load_policy(init, params.runtime)[0] \
             if self.arm.uses_reference and not is_lora(self.model) else None
@@ -124,31 +124,30 @@ class RLTrainer:
     def update(self, collected: Collected) -> dict[str, float]:
         rl, tok = self.p.rl, self.tokenizer
         chains = [c for g in collected.groups for c in g.chains]
-        adv_B = torch.cat([g.adv_G for g in collected.groups])
-        kinds = [g.kind for g in collected.groups for _ in g.chains]
         batch = pack_sequences([c.prompt_ids for c in chains], [c.response_ids for c in chains],
                                [m for g in collected.groups for m in g.n_masked], tok.pad_token_id,
-                               [c.gen_logprobs for c in chains])
+                               [c.gen_logprobs for c in chains],
+                               [a for g in collected.groups for a in g.token_advantages()])
         order_B = torch.randperm(len(chains), generator=self.generator)
-        minibatches = [(batch.rows(i), adv_B[i], i) for i in order_B.chunk(rl.minibatches)]
+        minibatches = [(batch.rows(i), i) for i in order_B.chunk(rl.minibatches)]
         temperature, micro = self.p.rollout.temperature, self.p.runtime.micro_batch_size
         with torch.no_grad():  # behaviour log-probs, fixed before the first update; raw ones for the engine check
             old, raw = zip(*(policy_logprobs_BT(self.model, mb, temperature, 1.0, micro_batch=micro)
-                             for mb, _, _ in minibatches))
-            ref = [self.reference_logprobs_BT(mb, temperature) for mb, _, _ in minibatches] \
+                             for mb, _ in minibatches))
+            ref = [self.reference_logprobs_BT(mb, temperature) for mb, _ in minibatches] \
                 if self.arm.uses_reference else [None] * len(old)
         signal_B = torch.zeros(len(chains))
-        for (mb, adv_b, idx), old_logp in zip(minibatches, old):
-            signal_B[idx] = gradient_signal_B(adv_b, old_logp, mb.mask_BT)
-        mismatch = sampling_mismatch([mb for mb, _, _ in minibatches], raw)
+        for (mb, idx), old_logp in zip(minibatches, old):
+            signal_B[idx] = gradient_signal_B(mb.adv_BT, old_logp, mb.mask_BT)
+        mismatch = sampling_mismatch([mb for mb, _ in minibatches], raw)
         self.model.train()
         stats: dict[str, list[float]] = {}
-        for (mb, adv_b, _), old_logp, ref_logp in zip(minibatches, old, ref):
+        for (mb, _), old_logp, ref_logp in zip(minibatches, old, ref):
             self.optimizer.zero_grad(set_to_none=True)
             mb_stats: dict[str, float] = {"loss": 0.0}
             for rows, sub in mb.micro_batches(micro):  # gradients accumulate to the minibatch's
                 logp = policy_logprobs_BT(self.model, sub, temperature)
-                loss, sub_stats = self.arm.loss(logp, old_logp[rows], adv_b[rows], sub.mask_BT,
+                loss, sub_stats = self.arm.loss(logp, old_logp[rows], sub.adv_BT, sub.mask_BT,
                                                 None if ref_logp is None else ref_logp[rows])
                 share = self.arm.micro_batch_share(sub.mask_BT, mb.mask_BT)
                 (loss * share).backward()
@@ -159,20 +158,28 @@ class RLTrainer:
             for k, v in {**mb_stats, "grad_norm": grad_norm.item()}.items():
                 stats.setdefault(k, []).append(v)
         self.engine.sync_weights(self.model)  # the next rollouts must come from the updated policy
-        metrics = {f"train/{k}": sum(v) / len(v) for k, v in stats.items()} | mismatch
+        return {f"train/{k}": sum(v) / len(v) for k, v in stats.items()} | mismatch | self.group_metrics(
+            collected, signal_B)
+
+    def group_metrics(self, collected: Collected, signal_B: torch.Tensor) -> dict[str, float]:
+        """Advantage and gradient-signal statistics per group label (a chain's advantage: adv_G)."""
+        adv_B = torch.cat([g.adv_G for g in collected.groups])
+        labels = [g.label for g in collected.groups for _ in g.chains]
         # The share of trained chains that can move the policy at all (zero advantage: no gradient).
-        metrics["train/frac_nonzero_adv"] = float((adv_B != 0).float().mean())
-        for kind in sorted(set(kinds)):
-            sel = torch.tensor([k == kind for k in kinds])
-            groups = [g for g in collected.groups if g.kind == kind]
-            metrics[f"train/frac_zero_std_{kind}"] = sum(float(g.rewards_G.std(unbiased=False) == 0)
-                                                         for g in groups) / len(groups)
-            metrics[f"train/frac_nonzero_adv_{kind}"] = float((adv_B[sel] != 0).float().mean())
-            metrics[f"train/adv_mean_{kind}"] = float(adv_B[sel].mean())
-            metrics[f"train/adv_std_{kind}"] = float(adv_B[sel].std(unbiased=False))
-            metrics[f"train/grad_signal_{kind}"] = float(signal_B[sel].mean())
-        if "train/grad_signal_reset" in metrics and metrics.get("train/grad_signal_base", 0) > 0:
-            metrics["train/grad_signal_ratio"] = metrics["train/grad_signal_reset"] / metrics["train/grad_signal_base"]
+        metrics = {"train/frac_nonzero_adv": float((adv_B != 0).float().mean())}
+        for label in sorted(set(labels)):
+            sel = torch.tensor([k == label for k in labels])
+            groups = [g for g in collected.groups if g.label == label]
+            metrics[f"train/frac_zero_std_{label}"] = sum(float(g.rewards_G.std(unbiased=False) == 0)
+                                                          for g in groups) / len(groups)
+            metrics[f"train/frac_nonzero_adv_{label}"] = float((adv_B[sel] != 0).float().mean())
+            metrics[f"train/adv_mean_{label}"] = float(adv_B[sel].mean())
+            metrics[f"train/adv_std_{label}"] = float(adv_B[sel].std(unbiased=False))
+            metrics[f"train/grad_signal_{label}"] = float(signal_B[sel].mean())
+        if self.arm.signal_ratio is not None:
+            top, bottom = (f"train/grad_signal_{label}" for label in self.arm.signal_ratio)
+            if top in metrics and metrics.get(bottom, 0) > 0:
+                metrics["train/grad_signal_ratio"] = metrics[top] / metrics[bottom]
         return metrics
 
     def train_step(self) -> dict[str, float]:
@@ -180,7 +187,7 @@ class RLTrainer:
         checks_before = dict(self.verifier.counts) if self.verifier is not None else {}
         collected = self.arm.collect(self.next_prompts(), self.state["step"])
         rewards = torch.cat([g.rewards_G for g in collected.groups])
-        generated = sum(collected.tokens[k] for k in TOKEN_KINDS)
+        generated = collected.generated
         self.state["tokens"] += generated
         self.state["resets"] += collected.records
         chains = [c for g in collected.groups for c in g.chains]

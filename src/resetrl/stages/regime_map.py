@@ -11,7 +11,6 @@ import argparse
 import json
 from pathlib import Path
 
-from resetrl.analysis.regimes import plot_regime_map, regime_table, setting_summary
 from resetrl.core.cli import stage_entry
 from resetrl.core.config import DEFAULT_PARAMS, add_params_argument, load_params, params_from_args, regime_files
 from resetrl.core.storage import atomic_write_json, atomic_write_text
@@ -28,6 +27,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--table", default="results/tables/regimes.md", help="the map as a markdown table")
     args = parser.parse_args(argv)
     params = declared_params(params_from_args(args), "regime_map")
+    from resetrl.analysis.regimes import plot_regime_map, regime_table, setting_summary  # loads torch: after parsing
+
     results = Path(args.results)
     base = args.params or list(DEFAULT_PARAMS)
     settings = {name: setting_summary(results / "regimes" / name, load_params(regime_files(base, name), args.set))
