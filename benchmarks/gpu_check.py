@@ -19,9 +19,9 @@ from types import SimpleNamespace
 import torch
 from common import default_policy, engine_config, task_prompts, timed, write_result
 
-from resetrl.core.config import LoraConfig
 from resetrl.core.lora import add_lora
 from resetrl.core.model import load_policy
+from resetrl.core.params import LoraConfig
 from resetrl.rl.batch import pack_sequences, policy_logprobs_BT
 from resetrl.rollout.engine import SamplingSettings
 from resetrl.rollout.factory import make_engine

@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from resetrl.core.config import ModelConfig, load_params
+from resetrl.core.config import load_params
 from resetrl.core.model import build_model
+from resetrl.core.params import ModelConfig
 from resetrl.core.tokenizer import build_char_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]

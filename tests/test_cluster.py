@@ -9,9 +9,10 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from resetrl.core.config import LoraConfig, ParamsError, load_params
+from resetrl.core.config import ParamsError, load_params
 from resetrl.core.lora import add_lora, is_lora, merged_model, merged_named_weights
 from resetrl.core.model import POINTER, initial_policy, load_policy, save_pointer, save_policy
+from resetrl.core.params import LoraConfig
 from resetrl.core.response_format import THOUGHT_END
 from resetrl.core.tokenizer import ThoughtDelimiter
 from resetrl.rl.batch import pack_sequences, policy_logprobs_BT

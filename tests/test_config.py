@@ -21,13 +21,8 @@ import yaml
 import resetrl.core.config as config_module
 from resetrl.core.config import (
     SCHEMA_FILE,
-    ArmConfig,
     DeclaredParams,
-    Layout,
-    Loss,
-    Params,
     ParamsError,
-    Selector,
     UndeclaredKeyError,
     add_params_argument,
     config_overrides,
@@ -40,6 +35,7 @@ from resetrl.core.config import (
     results_root,
     select,
 )
+from resetrl.core.params import ArmConfig, Layout, Loss, Params, Selector
 from resetrl.core.schema import choices, param, section_schema
 from resetrl.rl.losses import LOSS_AGGREGATION
 from resetrl.rl.resets import LAYOUTS

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from resetrl.core.config import StudyConfig
+from resetrl.core.params import StudyConfig
 
 pytestmark = pytest.mark.slow
 

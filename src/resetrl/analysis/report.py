@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from resetrl.analysis.claims import TOKENS, auc_budget, per_problem
 from resetrl.analysis.curves import speedup_text
 from resetrl.analysis.figures import CAPTIONS, FIGURES
-from resetrl.analysis.claims import TOKENS, auc_budget, per_problem
 from resetrl.analysis.stats import FIRM_SE, one_sample_interval, paired_bootstrap
 from resetrl.analysis.summaries import analyze, final_table, load_runs
 from resetrl.analysis.tabular import predict_at_profile

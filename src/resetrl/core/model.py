@@ -15,8 +15,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 from transformers.utils import logging as hf_logging
 
-from resetrl.core.config import ModelConfig
 from resetrl.core.model_card import CARD_FILE, ModelCard
+from resetrl.core.params import ModelConfig
 from resetrl.core.storage import atomic_dir, atomic_write_json
 from resetrl.core.tokenizer import build_char_tokenizer
 

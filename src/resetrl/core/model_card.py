@@ -11,7 +11,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from resetrl.core.config import DeclaredParams, Params, params_to_dict
+from resetrl.core.config import DeclaredParams, params_to_dict
+from resetrl.core.params import Params
 from resetrl.core.response_format import BOXED, THOUGHT_END
 
 CARD_FILE = "README.md"

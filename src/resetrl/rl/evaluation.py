@@ -8,9 +8,9 @@ from pathlib import Path
 
 import torch
 
-from resetrl.core.config import Params
 from resetrl.core.metrics import Progress
 from resetrl.core.model import load_policy
+from resetrl.core.params import Params
 from resetrl.rl.localization import localization_prompt_ids, parse_localized_step
 from resetrl.rollout.engine import RolloutEngine, SamplingSettings, prompt_ids
 from resetrl.rollout.factory import make_engine

@@ -15,11 +15,12 @@ from pathlib import Path
 import torch
 
 from resetrl.core.checkpoint import CheckpointStore
-from resetrl.core.config import Params, params_to_dict
+from resetrl.core.config import params_to_dict
 from resetrl.core.lora import add_lora, is_lora, merged_model
 from resetrl.core.metrics import VAL_PASS1, VAL_SAMPLED, MetricsLog, Progress
 from resetrl.core.model import load_policy, save_policy
 from resetrl.core.model_card import digest, run_card
+from resetrl.core.params import Params
 from resetrl.core.storage import atomic_write_json, write_jsonl
 from resetrl.rl.batch import pack_sequences, policy_logprobs_BT, sampling_mismatch
 from resetrl.rl.evaluation import greedy_pass1, localization_accuracy, sampled_pass_k

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import torch
 
-from resetrl.core.config import Params
 from resetrl.core.metrics import VAL_PASS1, MetricsLog, Progress
 from resetrl.core.model import count_parameters, initial_policy, load_policy, save_pointer, save_policy
 from resetrl.core.model_card import run_card
+from resetrl.core.params import Params
 from resetrl.core.storage import atomic_write_json
 from resetrl.core.tokenizer import target_ids
 from resetrl.rl.batch import pack_sequences, policy_logprobs_BT

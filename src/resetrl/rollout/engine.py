@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from resetrl.core.config import Engine
+from resetrl.core.params import Engine
 from resetrl.core.response_format import BOXED
 from resetrl.core.schema import choices
 from resetrl.core.tokenizer import ThoughtDelimiter

@@ -3,14 +3,14 @@
 analysis reads each family's roles, labels and claims from it.
 
 Adding a method: a file here with a `Method` subclass (its `collect`, `role` and `comparisons`), one
-line in `METHODS`, its name in `MethodName` (core/config.py), an arm under `arms` in params.yaml, and a
+line in `METHODS`, its name in `MethodName` (core/params.py), an arm under `arms` in params.yaml, and a
 test of its advantages on hand-built chains."""
 
 from __future__ import annotations
 
 import torch
 
-from resetrl.core.config import ArmConfig, MethodName, Params
+from resetrl.core.params import ArmConfig, MethodName, Params
 from resetrl.core.schema import choices
 from resetrl.rl.methods.base import Collected, Comparison, Context, Method, TrainGroup
 from resetrl.rl.methods.grpo import GRPO
@@ -22,7 +22,7 @@ from resetrl.tasks.verify import VerifierPool
 
 # Registry order is the order of the claims on the results page.
 METHODS: dict[str, type[Method]] = {"reset": Reset, "grpo": GRPO, "vine": Vine, "process": Process}
-assert set(METHODS) == set(choices(MethodName)), "METHODS and core.config.MethodName must name the same methods"
+assert set(METHODS) == set(choices(MethodName)), "METHODS and core.params.MethodName must name the same methods"
 
 __all__ = ["METHODS", "Collected", "Comparison", "Context", "Method", "TrainGroup", "build_method", "method_of"]
 

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import torch
 
-from resetrl.core.config import ArmConfig, RLConfig
+from resetrl.core.params import ArmConfig, RLConfig
 from resetrl.rl.losses import micro_batch_share, policy_loss
 from resetrl.rollout.engine import Chain, RolloutEngine, SamplingSettings
 from resetrl.tasks.verify import VerifierPool

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from resetrl.core.config import ArmConfig
+from resetrl.core.params import ArmConfig
 from resetrl.rl.losses import grpo_advantages_G
 from resetrl.rl.methods.base import Collected, Comparison, Method, TrainGroup
 from resetrl.rollout.engine import prompt_ids

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from resetrl.core.config import ArmConfig
+from resetrl.core.params import ArmConfig
 from resetrl.rl.losses import group_zscore_G
 from resetrl.rl.methods.base import Collected, Comparison, Method, TrainGroup, segment_advantages
 from resetrl.rollout.engine import Chain, prompt_ids

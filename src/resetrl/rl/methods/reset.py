@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from resetrl.core.config import ArmConfig
+from resetrl.core.params import ArmConfig
 from resetrl.rl.losses import group_zscore_G
 from resetrl.rl.methods.base import Collected, Comparison, Context, Method, TrainGroup, mean_or_none
 from resetrl.rl.resets import (

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from resetrl.core.config import ArmConfig
+from resetrl.core.params import ArmConfig
 from resetrl.rl.methods.base import Collected, Comparison, Method, TrainGroup, segment_advantages
 from resetrl.rollout.engine import Chain, prompt_ids
 from resetrl.tasks.scoring import group_rewards
