@@ -19,12 +19,12 @@ onstart:
 # The first rule is the default target: the whole study.
 rule all:
     input:
-        at("data/manifest.json"),
-        expand(at("eval/sft/seed{seed}.json"), seed=SEEDS),
-        expand(at("eval/{method}/seed{seed}.json"), method=METHODS, seed=SEEDS),
-        at("plots/learning_curve.png"),
-        at("theory/cpi.json"),
-        at("RESULTS.md"),
+        stage_output("prepare_data", "data"),
+        expand(stage_output("evaluate_sft", "metrics"), seed=SEEDS),
+        expand(stage_output("evaluate", "metrics"), method=METHODS, seed=SEEDS),
+        stage_output("plot_learning_curves", "png"),
+        stage_output("cpi_theory", "json"),
+        stage_output("analyze", "page"),
 
 
 # Opt-in: the layout and loss ablations of the paper's release (`snakemake --cores all ablations`).

@@ -143,18 +143,8 @@ def test_overlay_changes_the_expanded_graph(repo_root):
     assert all("--params configs/smoke.yaml" in j["cmd"] for j in jobs)
 
 
-# Deliberate: the params-file arguments reach the commands as globals, not as rule params, so that
-# which files were given never reruns a job (the values a stage reads are its params); and the
-# results root is a param where a command needs the directory itself.
-ALLOWED_LINTS = ("Shell command directly uses variable PARAMS_ARGS from outside of the rule:",
-                 "Shell command directly uses variable REGIME_ARGS from outside of the rule:",
-                 "Param root is a prefix of input or output file but hardcoded:")
-
-
 def test_snakemake_lint_is_clean(repo_root):
     out = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=repo_root,
                          capture_output=True, text=True)
     text = out.stdout + out.stderr
-    lints = [line.strip().removeprefix("* ") for line in text.splitlines() if line.startswith("    * ")]
-    assert "Lints for snakefile" not in text, text  # file-level lints: none allowed
-    assert set(lints) <= set(ALLOWED_LINTS), text
+    assert out.returncode == 0 and "Lints for" not in text, text

@@ -2,9 +2,12 @@
 import os
 import shlex
 import sys
+from pathlib import Path
 
 from resetrl.core.config import ParamsError, config_overrides, load_params, params_to_dict, regime_files, results_root, select
-from resetrl.stages import snakemake_command, stage_code, stage_params
+from resetrl.stages import snakemake_command, snakemake_paths, stage_code, stage_params, stage_table
+
+STAGE_TABLE = stage_table()
 
 # Params: params.yaml, then overlays (--configfile FILE ...), then `--config section='{key: value}'`
 # overrides, validated before any job runs (errors name file:line or the override, and the key).
@@ -16,8 +19,8 @@ except ParamsError as error:  # one line naming the file and key, no traceback, 
     print(f"error: {error}", file=sys.stderr)
     sys.exit(2)
 PARAMS_DICT = params_to_dict(PARAMS)
-# The stage commands' params arguments. The shell templates read it as a global, so which files
-# were given never reruns a job: the values a stage reads do (params_of).
+# The stage commands' params arguments, written into each command (a change of the values a stage
+# reads reruns it: params_of).
 PARAMS_ARGS = " ".join([*(f"--params {f}" for f in PARAM_FILES), *(f"--set {shlex.quote(o)}" for o in OVERRIDES)])
 # results/ for the study of params.yaml; results/NAME (study.name) for any configuration that changes a value.
 ROOT = results_root(PARAM_FILES, OVERRIDES, PARAMS)
@@ -32,6 +35,31 @@ CONDA_ENV = "../../environment.yml"
 def at(path):
     """A path under this configuration's results root."""
     return f"{ROOT}/{path}"
+
+
+def _wrapped(stage, kind, root, overrides, methods=METHODS, seeds=SEEDS):
+    entry = snakemake_paths(stage, kind, root, methods, seeds)
+    return {name: overrides.get(name, directory(path) if is_dir and kind != "deps" else path)
+            for name, (path, is_dir) in entry.items()}
+
+
+def stage_inputs(stage, root=ROOT, **overrides):
+    """A stage's inputs as the stage table (resetrl.stages) declares them, with its code; `overrides`
+    replace inputs by name."""
+    return {**_wrapped(stage, "deps", root, overrides), "code": stage_code(stage)}
+
+
+def stage_outputs(stage, root=ROOT):
+    """A stage's outputs as the stage table declares them (its figures in Snakemake's report)."""
+    category = STAGE_TABLE[stage].report
+    return {name: report(path, caption=f"../../{root}/captions/{Path(path).stem}.rst", category=category)
+                  if category and str(path).endswith(".png") else path
+            for name, path in _wrapped(stage, "outputs", root, {}).items()}
+
+
+def stage_output(stage, name, root=ROOT):
+    """One output of a stage, its `{method}` / `{seed}` wildcards left to fill (e.g. by expand)."""
+    return snakemake_paths(stage, "outputs", root, ["{method}"], ["{seed}"])[name][0]
 
 # A pretrained model this workflow builds (models.smk): the warm starts wait for it.
 PRETRAINED = [PARAMS.model.pretrained] if (PARAMS.model.pretrained or "").startswith("results/models/") else []
@@ -71,5 +99,12 @@ def regime_skill(w):
 def regime_runs(name):
     """Every file the map reads from one setting's runs."""
     study = REGIME_PARAMS[name].study
-    return [at(f"regimes/{name}/runs/{m}/seed{s}/{f}") for m in study.methods for s in study.seeds
-            for f in ("history.json", "val_outcomes.json", "resets.jsonl")]
+    return [path for f in ("history", "val_outcomes", "resets")
+            for path in expand(stage_output("train", f, at(f"regimes/{name}")), method=study.methods, seed=study.seeds)]
+
+
+def run_outputs(methods, names=("history", "val_outcomes")):
+    """The named outputs of the training and evaluation runs of `methods` x the study's seeds."""
+    train = [expand(stage_output("train", n), method=methods, seed=SEEDS) for n in names]
+    evaluate = [expand(stage_output("evaluate", n), method=methods, seed=SEEDS) for n in ("metrics", "outcomes")]
+    return [path for paths in (*train, *evaluate) for path in paths]

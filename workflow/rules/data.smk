@@ -1,10 +1,9 @@
 # Procedural task splits (train / val / test / ood) and their manifest.
 rule prepare_data:
     input:
-        code=stage_code("prepare_data"),
+        **stage_inputs("prepare_data"),
     output:
-        data=directory(at("data")),
-        manifest=at("data/manifest.json"),
+        **stage_outputs("prepare_data"),
     params:
         cfg=params_of("prepare_data"),
     log:
@@ -13,4 +12,4 @@ rule prepare_data:
     conda:
         CONDA_ENV
     shell:
-        snakemake_command("prepare_data", ROOT)
+        snakemake_command("prepare_data", ROOT, PARAMS_ARGS)

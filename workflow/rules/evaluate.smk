@@ -1,12 +1,9 @@
 # Greedy pass@1 and sampled pass@k on the test and OOD splits (no resets at evaluation).
 rule evaluate:
     input:
-        data=at("data"),
-        model=at("runs/{method}/seed{seed}/model"),
-        code=stage_code("evaluate"),
+        **stage_inputs("evaluate"),
     output:
-        metrics=at("eval/{method}/seed{seed}.json"),
-        outcomes=at("eval/{method}/seed{seed}.problems.json"),
+        **stage_outputs("evaluate"),
     params:
         cfg=params_of("evaluate"),
     log:
@@ -18,18 +15,15 @@ rule evaluate:
     conda:
         CONDA_ENV
     shell:
-        snakemake_command("evaluate", ROOT)
+        snakemake_command("evaluate", ROOT, PARAMS_ARGS)
 
 
 # The warm start, evaluated the same way: the baseline every RL gain is measured against.
 rule evaluate_sft:
     input:
-        data=at("data"),
-        model=at("sft/seed{seed}/model"),
-        code=stage_code("evaluate_sft"),
+        **stage_inputs("evaluate_sft"),
     output:
-        metrics=at("eval/sft/seed{seed}.json"),
-        outcomes=at("eval/sft/seed{seed}.problems.json"),
+        **stage_outputs("evaluate_sft"),
     params:
         cfg=params_of("evaluate_sft"),
     log:
@@ -40,18 +34,16 @@ rule evaluate_sft:
     conda:
         CONDA_ENV
     shell:
-        snakemake_command("evaluate_sft", ROOT)
+        snakemake_command("evaluate_sft", ROOT, PARAMS_ARGS)
 
 
 # How the task looks to each warm start: per-step error rates, where first errors fall, p, and how
 # improvable the reset state is (`resetrl.stages.task_regime`); the results page reports them.
 rule task_regime:
     input:
-        data=at("data"),
-        model=at("sft/seed{seed}/model"),
-        code=stage_code("task_regime"),
+        **stage_inputs("task_regime"),
     output:
-        at("task/seed{seed}.json"),
+        **stage_outputs("task_regime"),
     params:
         cfg=params_of("task_regime"),
     log:
@@ -62,4 +54,4 @@ rule task_regime:
     conda:
         CONDA_ENV
     shell:
-        snakemake_command("task_regime", ROOT)
+        snakemake_command("task_regime", ROOT, PARAMS_ARGS)

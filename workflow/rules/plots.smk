@@ -2,12 +2,9 @@
 # tokens, mean +- SE over seeds.
 rule plot_learning_curves:
     input:
-        histories=expand(at("runs/{method}/seed{seed}/history.json"), method=METHODS, seed=SEEDS),
-        code=stage_code("plot_learning_curves"),
+        **stage_inputs("plot_learning_curves"),
     output:
-        png=report(at("plots/learning_curve.png"), caption=f"../../{ROOT}/captions/learning_curve.rst",
-                   category="Learning curves"),
-        pdf=at("plots/learning_curve.pdf"),
+        **stage_outputs("plot_learning_curves"),
     params:
         cfg=params_of("plot_learning_curves"),
     log:
@@ -16,4 +13,4 @@ rule plot_learning_curves:
     conda:
         CONDA_ENV
     shell:
-        snakemake_command("plot_learning_curves", ROOT)
+        snakemake_command("plot_learning_curves", ROOT, PARAMS_ARGS)

@@ -1,10 +1,9 @@
 # Opt-in regime map (`snakemake --cores all regimes`): the study at the reduced scale of
 # configs/regimes/scale.yaml once per setting of the difficulty knob (study.regimes, each an overlay
 # configs/regimes/NAME.yaml), under results/regimes/NAME/, then each arm's gain over GRPO against
-# the measured p. The same stage commands as the study, with the setting's params files.
-# A setting's params arguments, completed by `{wildcards.regime}.yaml` in each command: the study's,
-# then the map's scale and the setting's overlay (config.regime_files).
-REGIME_ARGS = f"{PARAMS_ARGS} --params configs/regimes/scale.yaml --params configs/regimes/"
+# the measured p. The same stages as the study (commands and paths from the stage table), with the
+# setting's params files: the study's, then the map's scale and the setting's overlay (config.regime_files).
+REGIME_ARGS = f"{PARAMS_ARGS} --params configs/regimes/scale.yaml --params configs/regimes/{{wildcards.regime}}.yaml"
 # A setting's results root in a command (its `results`).
 REGIME_ROOT = at("regimes/{wildcards.regime}")
 
@@ -20,9 +19,9 @@ rule regimes:
 
 rule regime_data:
     input:
-        code=stage_code("prepare_data"),
+        **stage_inputs("prepare_data", REGIME),
     output:
-        data=directory(f"{REGIME}/data"),
+        **stage_outputs("prepare_data", REGIME),
     params:
         cfg=regime_params_of("prepare_data"),
     log:
@@ -30,16 +29,14 @@ rule regime_data:
     conda:
         CONDA_ENV
     shell:
-        snakemake_command("prepare_data", REGIME_ROOT, "{REGIME_ARGS}{wildcards.regime}.yaml")
+        snakemake_command("prepare_data", REGIME_ROOT, REGIME_ARGS)
 
 
 rule regime_skill:
     input:
-        data=f"{REGIME}/data",
-        code=stage_code("skill"),
+        **stage_inputs("skill", REGIME),
     output:
-        model=directory(f"{REGIME}/skill/model"),
-        summary=f"{REGIME}/skill/summary.json",
+        **stage_outputs("skill", REGIME),
     params:
         cfg=regime_params_of("skill"),
     log:
@@ -48,17 +45,15 @@ rule regime_skill:
     conda:
         CONDA_ENV
     shell:
-        snakemake_command("skill", REGIME_ROOT, "{REGIME_ARGS}{wildcards.regime}.yaml", extra=" --threads {threads}")
+        snakemake_command("skill", REGIME_ROOT, REGIME_ARGS, extra=" --threads {threads}")
 
 
+# A setting that changes nothing the skill reads fine-tunes the study's own skill (regime_skill).
 rule regime_sft:
     input:
-        data=f"{REGIME}/data",
-        skill=regime_skill,
-        code=stage_code("sft"),
+        **stage_inputs("sft", REGIME, skill=regime_skill),
     output:
-        model=directory(f"{REGIME}/sft/seed{{seed}}/model"),
-        summary=f"{REGIME}/sft/seed{{seed}}/summary.json",
+        **stage_outputs("sft", REGIME),
     params:
         cfg=regime_params_of("sft"),
     log:
@@ -67,17 +62,14 @@ rule regime_sft:
     conda:
         CONDA_ENV
     shell:
-        snakemake_command("sft", REGIME_ROOT, "{REGIME_ARGS}{wildcards.regime}.yaml",
-                          extra=" --skill {input.skill} --threads {threads}")
+        snakemake_command("sft", REGIME_ROOT, REGIME_ARGS, extra=" --skill {input.skill} --threads {threads}")
 
 
 rule regime_task:
     input:
-        data=f"{REGIME}/data",
-        model=f"{REGIME}/sft/seed{{seed}}/model",
-        code=stage_code("task_regime"),
+        **stage_inputs("task_regime", REGIME),
     output:
-        f"{REGIME}/task/seed{{seed}}.json",
+        **stage_outputs("task_regime", REGIME),
     params:
         cfg=regime_params_of("task_regime"),
     log:
@@ -86,19 +78,14 @@ rule regime_task:
     conda:
         CONDA_ENV
     shell:
-        snakemake_command("task_regime", REGIME_ROOT, "{REGIME_ARGS}{wildcards.regime}.yaml")
+        snakemake_command("task_regime", REGIME_ROOT, REGIME_ARGS)
 
 
 rule regime_train:
     input:
-        data=f"{REGIME}/data",
-        init=f"{REGIME}/sft/seed{{seed}}/model",
-        code=stage_code("train"),
+        **stage_inputs("train", REGIME),
     output:
-        model=directory(f"{REGIME}/runs/{{method}}/seed{{seed}}/model"),
-        history=f"{REGIME}/runs/{{method}}/seed{{seed}}/history.json",
-        resets=f"{REGIME}/runs/{{method}}/seed{{seed}}/resets.jsonl",
-        val_outcomes=f"{REGIME}/runs/{{method}}/seed{{seed}}/val_outcomes.json",
+        **stage_outputs("train", REGIME),
     params:
         cfg=regime_params_of("train"),
     log:
@@ -107,14 +94,15 @@ rule regime_train:
     conda:
         CONDA_ENV
     shell:
-        snakemake_command("train", REGIME_ROOT, "{REGIME_ARGS}{wildcards.regime}.yaml")
+        snakemake_command("train", REGIME_ROOT, REGIME_ARGS)
 
 
 rule regime_map:
     input:
         runs=[f for r in REGIMES for f in regime_runs(r)],
-        task=[at(f"regimes/{r}/task/seed{s}.json") for r in REGIMES for s in REGIME_PARAMS[r].study.seeds],
-        theory=at("theory/cpi.json"),
+        task=[f for r in REGIMES for f in expand(stage_output("task_regime", "task", at(f"regimes/{r}")),
+                                                 seed=REGIME_PARAMS[r].study.seeds)],
+        theory=stage_output("cpi_theory", "json"),
         code=stage_code("regime_map"),
     output:
         summary=at("regimes/map.json"),
@@ -122,12 +110,11 @@ rule regime_map:
         png=at("plots/regime_map.png"),
         pdf=at("plots/regime_map.pdf"),
     params:
-        root=ROOT,
         settings=lambda w: {r: params_to_dict(p)["task"] for r, p in REGIME_PARAMS.items()},
     log:
         at("logs/regime_map.log"),
     conda:
         CONDA_ENV
     shell:
-        "python -m resetrl.stages.regime_map {PARAMS_ARGS} --results {params.root} --out {output.summary}"
-        " --table {output.table} --plot {params.root}/plots/regime_map > {log} 2>&1"
+        f"python -m resetrl.stages.regime_map {PARAMS_ARGS} --results {ROOT} --out {{output.summary}}"
+        f" --table {{output.table}} --plot {ROOT}/plots/regime_map > {{log}} 2>&1"

@@ -3,12 +3,10 @@
 # anything else can, so it takes every core.
 rule skill:
     input:
-        data=at("data"),
+        **stage_inputs("skill"),
         pretrained=PRETRAINED,
-        code=stage_code("skill"),
     output:
-        model=directory(at("skill/model")),
-        summary=at("skill/summary.json"),
+        **stage_outputs("skill"),
     params:
         cfg=params_of("skill"),
     log:
@@ -17,7 +15,7 @@ rule skill:
     conda:
         CONDA_ENV
     shell:
-        snakemake_command("skill", ROOT, extra=" --threads {threads}")
+        snakemake_command("skill", ROOT, PARAMS_ARGS, extra=" --threads {threads}")
 
 
 # Warm start: the tiny model imitates solution chains before RL (with sft.skill_steps, a fine-tune of
@@ -25,14 +23,10 @@ rule skill:
 # every arm of that seed.
 rule sft:
     input:
-        data=at("data"),
-        skill=at("skill/model"),
+        **stage_inputs("sft"),
         pretrained=PRETRAINED,
-        code=stage_code("sft"),
     output:
-        model=directory(at("sft/seed{seed}/model")),
-        summary=at("sft/seed{seed}/summary.json"),
-        plots=directory(at("sft/seed{seed}/live/plots/metrics")),
+        **stage_outputs("sft"),
     params:
         cfg=params_of("sft"),
     log:
@@ -43,4 +37,4 @@ rule sft:
     conda:
         CONDA_ENV
     shell:
-        snakemake_command("sft", ROOT, extra=" --threads {threads}")
+        snakemake_command("sft", ROOT, PARAMS_ARGS, extra=" --threads {threads}")

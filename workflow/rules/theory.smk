@@ -1,12 +1,9 @@
 # The CPI theory check: CPI-RR vs CPI-CARO on a tabular thought tree (seconds, no model).
 rule cpi_theory:
     input:
-        code=stage_code("cpi_theory"),
+        **stage_inputs("cpi_theory"),
     output:
-        json=at("theory/cpi.json"),
-        png=report(at("plots/cpi_theory.png"), caption=f"../../{ROOT}/captions/cpi_theory.rst",
-                   category="Theory"),
-        pdf=at("plots/cpi_theory.pdf"),
+        **stage_outputs("cpi_theory"),
     params:
         cfg=params_of("cpi_theory"),
     log:
@@ -15,16 +12,16 @@ rule cpi_theory:
     conda:
         CONDA_ENV
     shell:
-        snakemake_command("cpi_theory", ROOT)
+        snakemake_command("cpi_theory", ROOT, PARAMS_ARGS)
 
 
 # The tabular model's prediction for the study's regime and arms (seconds, no model): printed beside the
 # network's results.
 rule predict:
     input:
-        code=stage_code("predict"),
+        **stage_inputs("predict"),
     output:
-        json=at("theory/tabular.json"),
+        **stage_outputs("predict"),
     params:
         cfg=params_of("predict"),
     log:
@@ -33,4 +30,4 @@ rule predict:
     conda:
         CONDA_ENV
     shell:
-        snakemake_command("predict", ROOT)
+        snakemake_command("predict", ROOT, PARAMS_ARGS)

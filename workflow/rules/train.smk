@@ -1,16 +1,9 @@
 # RL from the warm start: one resumable run per arm (GRPO / RRPO / SRPO / oracle / ablation) and seed.
 rule train:
     input:
-        data=at("data"),
-        init=at("sft/seed{seed}/model"),
-        code=stage_code("train"),
+        **stage_inputs("train"),
     output:
-        model=directory(at("runs/{method}/seed{seed}/model")),
-        history=at("runs/{method}/seed{seed}/history.json"),
-        resets=at("runs/{method}/seed{seed}/resets.jsonl"),
-        val_outcomes=at("runs/{method}/seed{seed}/val_outcomes.json"),
-        metrics=at("runs/{method}/seed{seed}/live/metrics.json"),
-        plots=directory(at("runs/{method}/seed{seed}/live/plots/metrics")),
+        **stage_outputs("train"),
     params:
         cfg=lambda w: params_of("train", w.method),
     log:
@@ -21,4 +14,4 @@ rule train:
     conda:
         CONDA_ENV
     shell:
-        snakemake_command("train", ROOT)
+        snakemake_command("train", ROOT, PARAMS_ARGS)

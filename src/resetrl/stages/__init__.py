@@ -1,5 +1,6 @@
-"""What each pipeline stage reads: its params keys and its source files, and its command. Snakemake's
-rules take their commands and rerun triggers from this module, and `dvc.yaml` is generated from it:
+"""What each pipeline stage reads and writes: its params keys, its source files, its input and output
+paths and its command. Snakemake's rules take their commands, paths and rerun triggers from this
+module, and `dvc.yaml` is generated from it:
 
     python -m resetrl.stages dvc            # rewrite dvc.yaml (--check: fail if it differs)
 
@@ -10,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
+import itertools
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SRC_DIR = Path(__file__).resolve().parents[2]  # holds the resetrl package
@@ -105,79 +108,138 @@ def declared_params(params, stage: str, method: str | None = None):
 
 
 @dataclass(frozen=True)
-class DvcStage:
-    """A stage of dvc.yaml. `args` follow `python -m resetrl.stages.MODULE --params params.yaml`;
-    `${item.seed}` / `${item.method}` come from the matrix. `outs` are cached (checkpoints);
-    `files` are small outputs kept out of the cache (git holds them)."""
+class Stage:
+    """What a stage reads and writes, declared once for both tools. Paths lie under `results` (the
+    configuration's results root); `{method}` / `{seed}` are the matrix items (study.methods x
+    study.seeds); in a stage without that axis they stand for every item (Snakemake expands them,
+    DVC depends on the directory holding them). A path ending in "/" is a directory. `args` follow
+    `python -m resetrl.stages.MODULE --params params.yaml`. `outs` are cached by DVC (checkpoints,
+    data); `files` are small outputs git holds; `metrics` the DVC metrics file; `report`: the
+    Snakemake report category of the stage's figures."""
 
     matrix: tuple[str, ...]
     args: str
-    deps: tuple[str, ...]
-    outs: tuple[str, ...] = ()
-    files: tuple[str, ...] = ()
+    deps: dict[str, str] = field(default_factory=dict)
+    outs: dict[str, str] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, str] = field(default_factory=dict)
+    report: str | None = None
+
+    def outputs(self) -> dict[str, str]:
+        return {**self.outs, **self.files, **self.metrics}
 
 
-RUN = "results/runs/${item.method}/seed${item.seed}"
-SFT = "results/sft/seed${item.seed}"
+RUN = "results/runs/{method}/seed{seed}"
+SFT = "results/sft/seed{seed}"
 MATRIX = {"method": "${study.methods}", "seed": "${study.seeds}"}
 
 
-def _evaluate(model: str, out: str) -> DvcStage:
-    return DvcStage(("method", "seed") if "item.method" in model else ("seed",),
-                    f"--model {model} --data results/data --seed ${{item.seed}} --out {out}.json "
-                    f"--outcomes {out}.problems.json", ("results/data", model),
-                    files=(f"{out}.problems.json", f"{out}.json"))
+def _evaluate(model: str, out: str) -> Stage:
+    return Stage(("method", "seed") if "{method}" in model else ("seed",),
+                 f"--model {model} --data results/data --seed {{seed}} --out {out}.json --outcomes {out}.problems.json",
+                 {"data": "results/data/", "model": model + "/"},
+                 files={"metrics": f"{out}.json", "outcomes": f"{out}.problems.json"})
 
 
-def dvc_stages() -> dict[str, DvcStage]:
-    """The study's DVC graph (arms x seeds from params.yaml). The analysis figures are those of
-    `resetrl.analysis.figures`, the one list the Snakemake rule reads too."""
-    from resetrl.analysis.figures import FIGURES
+def stage_table() -> dict[str, Stage]:
+    """The study's graph. A stage's inputs name the outputs of the stages before it, so every path is
+    written once. The analysis figures and captions are those of `resetrl.analysis.figures`."""
+    from resetrl.analysis.figures import CAPTIONS, FIGURES
 
-    figures = tuple(f"results/plots/{name}.{ext}" for name in FIGURES for ext in ("png", "pdf"))
-    return {
-        "prepare_data": DvcStage((), "--out results/data", (), ("results/data",)),
-        "skill": DvcStage((), "--data results/data --out results/skill", ("results/data",), ("results/skill/model",),
-                          ("results/skill/summary.json",)),
-        "sft": DvcStage(("seed",), f"--data results/data --skill results/skill/model --seed ${{item.seed}} --out {SFT}",
-                        ("results/data", "results/skill/model"), (f"{SFT}/model",),
-                        (f"{SFT}/summary.json", f"{SFT}/live/plots/metrics")),
-        "train": DvcStage(("method", "seed"), f"--method ${{item.method}} --seed ${{item.seed}} --init {SFT}/model "
-                          f"--data results/data --out {RUN}", ("results/data", f"{SFT}/model"), (f"{RUN}/model",),
-                          tuple(f"{RUN}/{f}" for f in ("history.json", "resets.jsonl", "val_outcomes.json",
-                                                       "live/metrics.json", "live/plots/metrics"))),
-        "evaluate": _evaluate(f"{RUN}/model", "results/eval/${item.method}/seed${item.seed}"),
-        "evaluate_sft": _evaluate(f"{SFT}/model", "results/eval/sft/seed${item.seed}"),
-        "task_regime": DvcStage(("seed",), f"--model {SFT}/model --data results/data "
-                                "--seed ${item.seed} --out results/task/seed${item.seed}.json",
-                                ("results/data", f"{SFT}/model"),
-                                files=("results/task/seed${item.seed}.json",)),
-        "plot_learning_curves": DvcStage((), "--runs results/runs --out results/plots/learning_curve",
-                                         ("results/runs",), files=("results/plots/learning_curve.png",
-                                                                   "results/plots/learning_curve.pdf")),
-        "cpi_theory": DvcStage((), "--out results/theory/cpi.json --plot results/plots/cpi_theory", (),
-                               files=("results/plots/cpi_theory.png", "results/plots/cpi_theory.pdf",
-                                      "results/theory/cpi.json")),
-        "predict": DvcStage((), "--out results/theory/tabular.json", (), files=("results/theory/tabular.json",)),
-        "analyze": DvcStage((), "--results results --out results/RESULTS.md",
-                            ("results/eval", "results/runs", "results/task", "results/plots/learning_curve.png",
-                             "results/theory/cpi.json", "results/theory/tabular.json"),
-                            files=("results/RESULTS.md", "results/analysis.json", "results/claims.json",
-                                   "results/tables", "results/captions", *figures)),
+    data = "results/data/"
+    table = {
+        "prepare_data": Stage((), "--out results/data", outs={"data": data}),
+        "skill": Stage((), "--data results/data --out results/skill", {"data": data},
+                       {"model": "results/skill/model/"}, {"summary": "results/skill/summary.json"}),
     }
+    skill = table["skill"].outs["model"]
+    table["sft"] = Stage(("seed",), f"--data results/data --skill {skill.rstrip('/')} --seed {{seed}} --out {SFT}",
+                         {"data": data, "skill": skill}, {"model": f"{SFT}/model/"},
+                         {"summary": f"{SFT}/summary.json", "plots": f"{SFT}/live/plots/metrics/"})
+    warm_start = table["sft"].outs["model"]
+    table["train"] = Stage(("method", "seed"), f"--method {{method}} --seed {{seed}} --init {warm_start.rstrip('/')} "
+                           f"--data results/data --out {RUN}", {"data": data, "init": warm_start},
+                           {"model": f"{RUN}/model/"},
+                           {"history": f"{RUN}/history.json", "resets": f"{RUN}/resets.jsonl",
+                            "val_outcomes": f"{RUN}/val_outcomes.json", "metrics": f"{RUN}/live/metrics.json",
+                            "plots": f"{RUN}/live/plots/metrics/"})
+    run = table["train"].outputs()
+    table["evaluate"] = _evaluate(run["model"].rstrip("/"), "results/eval/{method}/seed{seed}")
+    table["evaluate_sft"] = _evaluate(warm_start.rstrip("/"), "results/eval/sft/seed{seed}")
+    table["task_regime"] = Stage(("seed",), f"--model {warm_start.rstrip('/')} --data results/data "
+                                 "--seed {seed} --out results/task/seed{seed}.json",
+                                 {"data": data, "model": warm_start}, files={"task": "results/task/seed{seed}.json"})
+    curves = "results/plots/learning_curve"
+    table["plot_learning_curves"] = Stage((), f"--runs results/runs --out {curves}", {"histories": run["history"]},
+                                          files={"png": f"{curves}.png", "pdf": f"{curves}.pdf"},
+                                          report="Learning curves")
+    table["cpi_theory"] = Stage((), "--out results/theory/cpi.json --plot results/plots/cpi_theory",
+                                files={"json": "results/theory/cpi.json", "png": "results/plots/cpi_theory.png",
+                                       "pdf": "results/plots/cpi_theory.pdf"}, report="Theory")
+    table["predict"] = Stage((), "--out results/theory/tabular.json", files={"json": "results/theory/tabular.json"})
+    evaluated = table["evaluate"].files
+    table["analyze"] = Stage(
+        (), "--results results --out results/RESULTS.md",
+        {"histories": run["history"], "resets": run["resets"], "val_outcomes": run["val_outcomes"],
+         "evals": evaluated["metrics"], "outcomes": evaluated["outcomes"],
+         "sft": table["evaluate_sft"].files["metrics"], "task": table["task_regime"].files["task"],
+         "theory": table["cpi_theory"].files["json"], "prediction": table["predict"].files["json"],
+         "curves": table["plot_learning_curves"].files["png"]},
+        files={"page": "results/RESULTS.md", "summary": "results/analysis.json", "claims": "results/claims.json",
+               **{f"table_{ext}": f"results/tables/final.{ext}" for ext in ("md", "csv", "tex")},
+               **{f"caption_{name}": f"results/captions/{name}.rst" for name in CAPTIONS},
+               **{f"{ext}_{name}": f"results/plots/{name}.{ext}" for name in FIGURES for ext in ("png", "pdf")}},
+        metrics={"metrics": "results/metrics.json"}, report="Analyses")
+    return table
 
 
-def snakemake_command(stage: str, root: str, params_args: str = "{PARAMS_ARGS}", extra: str = "") -> str:
-    """A Snakemake rule's shell command for a stage: DVC's (the table above) with the configuration's
-    params arguments, its results root for `results`, and wildcards for the matrix items; `extra`
-    adds Snakemake-only flags (e.g. its thread count). The job's output goes to its log."""
-    args = dvc_stages()[stage].args.replace("${item.method}", "{wildcards.method}")
-    args = re.sub(r"(?<![\w-])results(?=/|\s|$)", root, args.replace("${item.seed}", "{wildcards.seed}"))
+def _with_root(path: str, root: str) -> str:
+    return root + path.removeprefix("results") if path == "results" or path.startswith("results/") else path
+
+
+def snakemake_command(stage: str, root: str, params_args: str, extra: str = "") -> str:
+    """A Snakemake rule's shell command for a stage: DVC's with the configuration's params arguments
+    (literal, so the rule reads no global), its results root for `results`, and wildcards for the
+    matrix items; `extra` adds Snakemake-only flags (e.g. its thread count). Output goes to the log."""
+    args = " ".join(_with_root(word, root) for word in stage_table()[stage].args.split())
+    args = re.sub(r"{(method|seed)}", r"{wildcards.\1}", args)
     return f"python -m {stage_module(stage)} {params_args} {args}{extra} > {{log}} 2>&1"
 
 
-# The only metrics file, so `dvc exp show` stays short.
-DVC_METRICS = {"analyze": "results/metrics.json"}
+def snakemake_paths(stage: str, kind: str, root: str, methods: list[str], seeds: list[int]
+                    ) -> dict[str, tuple[str | list[str], bool]]:
+    """A stage's inputs (kind "deps") or outputs ("outputs") for Snakemake: name -> (path, or the
+    paths of every study arm / seed where the stage has no such axis; whether it is a directory)."""
+    entry = stage_table()[stage]
+    paths = entry.deps if kind == "deps" else entry.outputs()
+    out = {}
+    for name, path in paths.items():
+        path, is_dir = _with_root(path.rstrip("/"), root), path.endswith("/")
+        axes = [a for a in ("method", "seed") if f"{{{a}}}" in path and a not in entry.matrix]
+        if axes:
+            items = {"method": methods, "seed": seeds}
+            combos = itertools.product(*(items[a] for a in axes))
+            path = [functools.reduce(lambda p, av: p.replace(f"{{{av[0]}}}", str(av[1])), zip(axes, c), path)
+                    for c in combos]
+        out[name] = (path, is_dir)
+    return out
+
+
+def _dvc_path(path: str, matrix: tuple[str, ...]) -> str:
+    """A path for dvc.yaml: matrix items as ${item.x}; every item of an axis the stage lacks: the
+    directory holding them."""
+    path = path.rstrip("/")
+    if set(re.findall(r"{(\w+)}", path)) <= set(matrix):
+        return re.sub(r"{(\w+)}", r"${item.\1}", path)
+    return path[:path.index("{")].rsplit("/", 1)[0]
+
+
+def _distinct(paths: list[str]) -> list[str]:
+    """Paths in order, without repeats and without those inside another one (DVC tracks directories whole)."""
+    return [p for i, p in enumerate(paths) if p not in paths[:i]
+            and not any(p.startswith(q + "/") for q in paths)]
+
+
 DVC_HEADER = """\
 # GENERATED by `python -m resetrl.stages dvc` from src/resetrl/stages.py: edit that table, not this file
 # (tests/test_graphs.py fails when they differ, and when Snakemake's jobs and these stages disagree).
@@ -190,19 +252,21 @@ DVC_HEADER = """\
 def dvc_yaml() -> str:
     import yaml
 
-    table, stages = dvc_stages(), {}
+    table, stages = stage_table(), {}
     for name, stage in table.items():
         entry: dict = {}
         if stage.matrix:
             entry["matrix"] = {axis: MATRIX[axis] for axis in stage.matrix}
-        entry["cmd"] = f"python -m {stage_module(name)} --params params.yaml {stage.args}"
-        entry["deps"] = [*stage.deps, *stage_code(name)]
+        args = re.sub(r"{(\w+)}", r"${item.\1}", stage.args)
+        entry["cmd"] = f"python -m {stage_module(name)} --params params.yaml {args}"
+        entry["deps"] = [*_distinct([_dvc_path(p, stage.matrix) for p in stage.deps.values()]), *stage_code(name)]
         entry["params"] = list(stage_params(name, "${item.method}" if name == "train" else None))
-        entry["outs"] = [*stage.outs, *({f: {"cache": False}} for f in stage.files)]
-        if name in DVC_METRICS:
-            entry["metrics"] = [{DVC_METRICS[name]: {"cache": False}}]
+        files = [{_dvc_path(f, stage.matrix): {"cache": False}} for f in stage.files.values()]
+        entry["outs"] = [*(_dvc_path(p, stage.matrix) for p in stage.outs.values()), *files]
+        if stage.metrics:
+            entry["metrics"] = [{_dvc_path(m, stage.matrix): {"cache": False}} for m in stage.metrics.values()]
         stages[name] = entry
-    images = [f for stage in table.values() for f in stage.files if f.endswith(".png")]  # for `dvc plots show`
+    images = [f for stage in table.values() for f in stage.files.values() if f.endswith(".png")]  # `dvc plots show`
     body = yaml.safe_dump({"stages": stages, "plots": images}, sort_keys=False, width=120)
     return DVC_HEADER + body
 
