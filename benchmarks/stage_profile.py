@@ -22,10 +22,10 @@ from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
 
-import resetrl.rl.arms as arms_module
 import torch
 from common import REPO, write_result
 
+import resetrl.rl.methods.reset as reset_module
 from resetrl.core.config import load_params
 from resetrl.rl.trainer import RLTrainer
 
@@ -75,14 +75,14 @@ def step_phases(params, method: str, init: Path, data: Path, steps: int) -> dict
     """Mean seconds per RL step by phase (after one untimed step), and one validation and held-out
     localization evaluation (they run every rl.eval_every / rl.loc_eval_every steps)."""
     timer = PhaseTimer()
-    originals = {name: getattr(arms_module, name) for name in ("draw_fresh", "sample_suffixes")}
+    originals = {name: getattr(reset_module, name) for name in ("draw_fresh", "sample_suffixes")}
     with tempfile.TemporaryDirectory() as out:
         trainer = RLTrainer(params, method, 0, init, data, Path(out))
         trainer.train_step()  # warm-up: first-call allocations
-        arms_module.draw_fresh = timer.wrap(originals["draw_fresh"], "fresh draws")
-        arms_module.sample_suffixes = timer.wrap(originals["sample_suffixes"], "suffixes")
+        reset_module.draw_fresh = timer.wrap(originals["draw_fresh"], "fresh draws")
+        reset_module.sample_suffixes = timer.wrap(originals["sample_suffixes"], "suffixes")
         selector = getattr(trainer.arm, "selector", None)
-        if selector is None:  # GRPO: its groups are the fresh draws
+        if selector is None:  # GRPO and the per-token families: their groups are the fresh draws
             trainer.arm.collect = timer.wrap(trainer.arm.collect, "fresh draws")
         else:
             selector.select = timer.wrap(selector.select, "localization" if hasattr(selector, "engine") else "select")
@@ -94,7 +94,7 @@ def step_phases(params, method: str, init: Path, data: Path, steps: int) -> dict
             total = (time.perf_counter() - started) / steps
         finally:
             for name, fn in originals.items():
-                setattr(arms_module, name, fn)
+                setattr(reset_module, name, fn)
         per_step = {k: v / steps for k, v in timer.seconds.items()}
         per_step["other (scoring, advantages, bookkeeping)"] = total - sum(per_step.values())
         evals = {}
