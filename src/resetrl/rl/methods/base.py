@@ -16,7 +16,8 @@ import torch
 
 from resetrl.core.params import ArmConfig, RLConfig
 from resetrl.rl.losses import micro_batch_share, policy_loss
-from resetrl.rollout.engine import Chain, RolloutEngine, SamplingSettings
+from resetrl.rollout.engine import Chain, RolloutEngine, SamplingSettings, prompt_ids
+from resetrl.tasks.scoring import group_rewards
 from resetrl.tasks.verify import VerifierPool
 
 # Token counts that were fed, not generated: reported, never charged as compute.
@@ -115,6 +116,13 @@ class Method:
     def micro_batch_share(self, micro_mask_BT: torch.Tensor, mask_BT: torch.Tensor) -> float:
         """Weight of a micro-batch's loss in its minibatch's (tokens or sequences, as the loss averages)."""
         return micro_batch_share(self.arm.loss, micro_mask_BT, mask_BT)
+
+
+def sample_groups(ctx: Context, problems: list) -> tuple[list[list[Chain]], list[list[float]]]:
+    """`rl.group_size` fresh chains per prompt and their outcome rewards."""
+    requests = [(prompt_ids(ctx.engine.tokenizer, p), []) for p in problems]
+    groups = ctx.engine.generate(requests, ctx.rl.group_size, ctx.sampling, ctx.generator)
+    return groups, group_rewards(problems, groups, ctx.verifier)
 
 
 def mean_or_none(values) -> float | None:

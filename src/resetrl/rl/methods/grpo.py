@@ -7,9 +7,7 @@ import torch
 
 from resetrl.core.params import ArmConfig
 from resetrl.rl.losses import grpo_advantages_G
-from resetrl.rl.methods.base import Collected, Comparison, Method, TrainGroup
-from resetrl.rollout.engine import prompt_ids
-from resetrl.tasks.scoring import group_rewards
+from resetrl.rl.methods.base import Collected, Comparison, Method, TrainGroup, sample_groups
 
 
 class GRPO(Method):
@@ -29,9 +27,7 @@ class GRPO(Method):
 
     def collect(self, problems: list, step: int) -> Collected:
         ctx = self.ctx
-        requests = [(prompt_ids(ctx.engine.tokenizer, p), []) for p in problems]
-        groups = ctx.engine.generate(requests, ctx.rl.group_size, ctx.sampling, ctx.generator)
-        scores = group_rewards(problems, groups, ctx.verifier)
+        groups, scores = sample_groups(ctx, problems)
         out = []
         for g, s in zip(groups, scores):
             rewards_G = torch.tensor(s)

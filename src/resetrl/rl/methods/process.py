@@ -17,9 +17,9 @@ import torch
 
 from resetrl.core.params import ArmConfig
 from resetrl.rl.losses import group_zscore_G
-from resetrl.rl.methods.base import Collected, Comparison, Method, TrainGroup, segment_advantages
-from resetrl.rollout.engine import Chain, prompt_ids
-from resetrl.tasks.scoring import first_error, group_rewards
+from resetrl.rl.methods.base import Collected, Comparison, Method, TrainGroup, sample_groups, segment_advantages
+from resetrl.rollout.engine import Chain
+from resetrl.tasks.scoring import first_error
 
 ROLES = {"step": "process_oracle", "first_error": "first_error_credit"}
 
@@ -67,9 +67,7 @@ class Process(Method):
 
     def collect(self, problems: list, step: int) -> Collected:
         ctx = self.ctx
-        requests = [(prompt_ids(ctx.engine.tokenizer, p), []) for p in problems]
-        groups = ctx.engine.generate(requests, ctx.rl.group_size, ctx.sampling, ctx.generator)
-        scores = group_rewards(problems, groups, ctx.verifier)
+        groups, scores = sample_groups(ctx, problems)
         out, wrong = [], []
         for problem, g, s in zip(problems, groups, scores):
             labels = [thought_labels(problem, c, r) for c, r in zip(g, s)]

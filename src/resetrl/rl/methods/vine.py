@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 
 from resetrl.core.params import ArmConfig
-from resetrl.rl.methods.base import Collected, Comparison, Method, TrainGroup, segment_advantages
-from resetrl.rollout.engine import Chain, prompt_ids
+from resetrl.rl.methods.base import Collected, Comparison, Method, TrainGroup, sample_groups, segment_advantages
+from resetrl.rollout.engine import Chain
 from resetrl.tasks.scoring import group_rewards
 
 
@@ -42,10 +42,7 @@ class Vine(Method):
 
     def collect(self, problems: list, step: int) -> Collected:
         ctx, k = self.ctx, self.arm.mc_rollouts
-        tokenizer = ctx.engine.tokenizer
-        requests = [(prompt_ids(tokenizer, p), []) for p in problems]
-        groups = ctx.engine.generate(requests, ctx.rl.group_size, ctx.sampling, ctx.generator)
-        scores = group_rewards(problems, groups, ctx.verifier)
+        groups, scores = sample_groups(ctx, problems)
         # One request per (chain, boundary after thought j < m): its prefix is the chain up to there.
         boundaries = [(p, c, j) for p, g in zip(problems, groups) for c in g for j in range(1, len(c.thought_ends))]
         mc_requests = [(c.prompt_ids, c.response_ids[:c.thought_ends[j - 1]]) for _, c, j in boundaries]
