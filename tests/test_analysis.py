@@ -94,17 +94,19 @@ def test_wall_time_is_measured_by_a_full_run_and_kept_through_partial_reruns(tmp
     (tmp_path / "data").mkdir()
     (tmp_path / "eval" / "grpo").mkdir(parents=True)
     (tmp_path / "eval" / "sft").mkdir()
+    (tmp_path / "eval" / "vineppo").mkdir()
     (tmp_path / "logs" / "study_started").write_text("1000\n")
     for path, mtime in ((tmp_path / "data" / "manifest.json", 1010), (tmp_path / "eval" / "grpo" / "seed0.json", 2900),
-                        (tmp_path / "eval" / "sft" / "seed0.json", 1500)):
+                        (tmp_path / "eval" / "sft" / "seed0.json", 1500),
+                        (tmp_path / "eval" / "vineppo" / "seed0.json", 4000)):  # an opt-in arm run alongside
         path.write_text("{}")
         os.utime(path, (mtime, mtime))
     os.utime(tmp_path / "data" / "manifest.json", (900, 900))  # data older than this invocation: partial rerun
-    assert study_wall_time(tmp_path) is None  # and no full run was ever measured
+    assert study_wall_time(tmp_path, ["grpo"]) is None  # and no full run was ever measured
     os.utime(tmp_path / "data" / "manifest.json", (1010, 1010))
-    assert study_wall_time(tmp_path) == 1900  # start stamp to the newest evaluation
+    assert study_wall_time(tmp_path, ["grpo"]) == 1900  # start stamp to the newest evaluation
     (tmp_path / "logs" / "study_started").write_text("2950\n")  # a later invocation that reran only some jobs
-    assert study_wall_time(tmp_path) == 1900
+    assert study_wall_time(tmp_path, ["grpo"]) == 1900
 
 
 def test_speedup_text_tells_never_from_at_the_start():

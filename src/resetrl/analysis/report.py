@@ -392,16 +392,18 @@ def prediction_section(prediction: dict | None, claims: list[dict]) -> list[str]
     return lines + [""]
 
 
-def study_wall_time(results: Path) -> float | None:
+def study_wall_time(results: Path, methods: list[str]) -> float | None:
     """Seconds from the start of the last `snakemake` invocation that ran the whole study (the
-    Snakefile's onstart stamp; the invocation rewrote the data) to its newest evaluation. A full run
+    Snakefile's onstart stamp; the invocation rewrote the data) to the newest evaluation of the study's
+    arms or warm starts (not of opt-in targets run in the same invocation). A full run
     records it in results/logs/study_wall_time.json, which is no output of this stage (Snakemake and
     DVC delete a stage's outputs before rerunning it), so a partial rerun or a DVC run reports the
     last full measurement; None when there never was one."""
     stamp, manifest = results / "logs" / "study_started", results / "data" / "manifest.json"
     record = results / "logs" / "study_wall_time.json"
     if stamp.exists() and manifest.exists() and manifest.stat().st_mtime >= int(stamp.read_text()):
-        seconds = max(p.stat().st_mtime for p in (results / "eval").rglob("*.json")) - int(stamp.read_text())
+        evals = [p for m in [*methods, "sft"] for p in (results / "eval" / m).glob("*.json")]
+        seconds = max(p.stat().st_mtime for p in evals) - int(stamp.read_text())
         atomic_write_json(record, {"seconds": seconds})
         return seconds
     return json.loads(record.read_text())["seconds"] if record.exists() else None
@@ -424,7 +426,7 @@ def headline_metrics(summary: dict) -> dict:
 
 def write_outputs(results: Path, params, out_page: Path) -> dict:
     summary = analyze(results, params)
-    summary["wall_time_seconds"] = study_wall_time(results)
+    summary["wall_time_seconds"] = study_wall_time(results, list(params.study.methods))
     measured = [m for s in params.study.seeds if (f := results / "task" / f"seed{s}.json").exists()
                 and (m := json.loads(f.read_text())).get("step_checker", True)]
     summary["task"] = task_summary(measured) if measured else None
