@@ -149,3 +149,18 @@ def test_a_method_registered_here_appears_in_the_claims(monkeypatch):
     assert claims["toy_vs_rrpo"]["verdict"] == "reproduced" and claims["toy_vs_rrpo"]["arm"] == "mine"
     # no comparison with GRPO declared: the generic one is made
     assert claims["toy_vs_grpo"]["claim"].startswith("toy beats GRPO") and claims["toy_vs_grpo"]["ci_low"] > 0
+
+
+def test_the_family_table_ranks_arms_by_their_compute_matched_gain(tmp_path):
+    from resetrl.analysis.figures import family_gains
+    from resetrl.analysis.report import family_rows
+
+    flat = [0.3, 0.3, 0.3]
+    runs = study({"grpo": flat, "rrpo": flat, "oracle": [0.3, 0.5, 0.7], "demo": [0.3, 0.7, 0.9]})
+    rows = family_rows(runs, ARMS, alpha=0.05, min_effect=0.02)
+    assert [r["arm"] for r in rows] == ["grpo", "demo", "oracle", "rrpo"]  # the baseline, then best first
+    assert "auc" not in rows[0] and rows[1]["verdict"] == "gains" and rows[1]["auc"]["ci_low"] > 0
+    assert rows[3]["verdict"] != "gains" and rows[3]["auc"]["estimate"] == pytest.approx(0.0, abs=0.05)
+    assert rows[1]["tokens"] == 2000.0  # the last history record's cumulative tokens
+    family_gains(rows, tmp_path / "family")
+    assert (tmp_path / "family.png").stat().st_size > 0 and (tmp_path / "family.pdf").exists()

@@ -41,6 +41,7 @@ rule family_table:
         code=stage_code("analyze"),
     output:
         tables=expand(at("tables/family.{ext}"), ext=["md", "csv", "tex", "json"]),
+        plots=expand(at("plots/family.{ext}"), ext=["png", "pdf"]),
     params:
         cfg=params_of("analyze"),
     log:

@@ -142,5 +142,22 @@ FIGURES = {"reset_positions": reset_positions, "localization": localization, "su
            "clean_vs_erroneous": clean_vs_erroneous, "grad_signal": grad_signal}
 
 
+def family_gains(rows: list[dict], out: Path) -> None:
+    """The family's compute-matched gains over its baseline with their intervals, best first (the
+    `family` target; rows as report.family_rows gives them)."""
+    ranked = [r for r in rows if "auc" in r][::-1]  # best at the top
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(STYLE["figure.figsize"][0] * 0.6, 0.3 * len(ranked) + 0.8))
+        for y, r in enumerate(ranked):
+            auc = r["auc"]
+            if auc["ci_low"] is not None:
+                ax.plot([auc["ci_low"], auc["ci_high"]], [y, y], color=arm_color(r["arm"]), linewidth=2.5, alpha=0.5)
+            ax.plot(auc["estimate"], y, "o", color=arm_color(r["arm"]), markersize=4)
+        ax.axvline(0.0, color="#7f7f7f", linewidth=0.8)
+        ax.set_yticks(range(len(ranked)), [r["label"] for r in ranked])
+        ax.set_xlabel(f"validation AUC gain over {rows[0]['arm']} at matched tokens (≤ {rows[0]['budget']:,.0f})")
+        save_figure(fig, out)
+
+
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.0%}"

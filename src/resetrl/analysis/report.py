@@ -12,7 +12,7 @@ import numpy as np
 
 from resetrl.analysis.claims import TOKENS, auc_budget, per_problem
 from resetrl.analysis.curves import speedup_text
-from resetrl.analysis.figures import CAPTIONS, FIGURES
+from resetrl.analysis.figures import CAPTIONS, FIGURES, family_gains
 from resetrl.analysis.stats import FIRM_SE, one_sample_interval, paired_bootstrap
 from resetrl.analysis.summaries import analyze, final_table, load_runs
 from resetrl.analysis.tabular import predict_at_profile
@@ -111,6 +111,7 @@ def write_family_table(results: Path, params) -> str:
               _gain(r.get("final")), f"{r['tokens'] / 1e3:.0f}k", f"{r['minutes']:.1f}"]
              for i, r in enumerate(rows)]
     atomic_write_json(results / "tables" / "family.json", rows)
+    family_gains(rows, results / "plots" / "family")
     return write_tables(results / "tables", "family", header, table)
 
 
