@@ -210,7 +210,7 @@ def analyze(results: Path, params) -> dict:
     runs = load_runs(results, list(study.methods), list(study.seeds))
     sft_evals = [e for s in study.seeds if (e := _json(results / "eval" / "sft" / f"seed{s}.json")) is not None]
     reference = study.methods[0]  # the baseline of speed-ups, as in the learning-curve figure
-    reset_methods = [m for m in study.methods if arms[m].method == "reset"]
+    reset_methods = [m for m in study.methods if method_of(arms[m]).records_resets]
     summary = {
         "methods": list(study.methods), "seeds": list(study.seeds),
         "labels": {m: method_of(arms[m]).label(m, arms[m]) for m in study.methods},

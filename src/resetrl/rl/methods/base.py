@@ -85,6 +85,8 @@ class Method:
     comparisons: ClassVar[tuple[Comparison, ...]] = ()
     #: Group labels whose gradient-signal ratio is logged (train/grad_signal_ratio), or None.
     signal_ratio: ClassVar[tuple[str, str] | None] = None
+    #: Whether its runs record resets (resets.jsonl), which the reset analyses and figures read.
+    records_resets: ClassVar[bool] = False
 
     def __init__(self, arm: ArmConfig, ctx: Context):
         self.arm, self.ctx = arm, ctx

@@ -46,6 +46,7 @@ class Reset(Method):
         Comparison("rrpo_vs_grpo", "rrpo", "grpo", "equal", "RRPO is about equal to GRPO"),
     )
     signal_ratio = ("reset", "base")
+    records_resets = True
 
     @staticmethod
     def role(arm: ArmConfig) -> str | None:
