@@ -12,7 +12,7 @@ from resetrl.analysis.summaries import Run
 
 
 def arm(selector: str | None, loss: str = "pg_seq_mean", parent_in_base: bool = False, layout: str = "1x4"):
-    return SimpleNamespace(method="grpo" if selector is None else "reset", selector=selector, loss=loss,
+    return SimpleNamespace(family="grpo" if selector is None else "reset", selector=selector, loss=loss,
                            parent_in_base=parent_in_base, layout=layout)
 
 

@@ -470,7 +470,7 @@ def test_check_cli(tmp_path: Path) -> None:
 
 
 def test_arm_overlay_fills_missing_keys_from_the_arm_of_that_name(tmp_path: Path) -> None:
-    overlay = write(tmp_path, "arms.yaml", "arms:\n  grpo: {kl_coef: 0.1}\n  mine: {method: reset, selector: self}\n")
+    overlay = write(tmp_path, "arms.yaml", "arms:\n  grpo: {kl_coef: 0.1}\n  mine: {family: reset, selector: self}\n")
     params = load_params([overlay])
     assert params.arms["grpo"].kl_coef == 0.1 and params.arms["grpo"].loss == "clip_token_mean"
     assert params.arms["mine"].selector == "self" and params.arms["mine"].loss == "pg_seq_mean"

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from resetrl.analysis.claims import all_claims
-from resetrl.rl.methods import METHODS, Comparison, Method, build_method
+from resetrl.rl.methods import FAMILIES, Comparison, Method, build_method
 from resetrl.rl.methods.base import segment_advantages
 from resetrl.rl.methods.process import process_advantages, return_to_go, thought_labels
 from resetrl.rl.methods.vine import leave_one_out_G
@@ -141,8 +141,8 @@ class Toy(Method):
 
 
 def test_a_method_registered_here_appears_in_the_claims(monkeypatch):
-    monkeypatch.setitem(METHODS, "toy", Toy)
-    monkeypatch.setitem(ARMS, "mine", SimpleNamespace(**{**vars(arm(None)), "method": "toy"}))
+    monkeypatch.setitem(FAMILIES, "toy", Toy)
+    monkeypatch.setitem(ARMS, "mine", SimpleNamespace(**{**vars(arm(None)), "family": "toy"}))
     flat = [0.3, 0.3, 0.3]
     runs = study({"grpo": flat, "rrpo": flat, "mine": [0.3, 0.6, 0.9]})
     claims = {c["id"]: c for c in all_claims(runs, {"grad_signal": {}}, list(runs), ARMS, 0.05, 0.02)}

@@ -116,10 +116,10 @@ def test_regime_and_buffers_come_from_the_params():
     assert regime_of(task) == Regime(n_steps=8, slip=0.15, hard_q=0.3, hard_share=1.0)
     plain = regime_of(SimpleNamespace(max_steps=5, slip_rate=0.0, final_step_accuracy=None))
     assert plain.hard_share == 0.0 and 0 < plain.slip < 0.01  # kept off a rate of 0, where a logit is infinite
-    arm = lambda **kw: SimpleNamespace(**{"method": "reset", "selector": "random", "layout": "1x4",  # noqa: E731
+    arm = lambda **kw: SimpleNamespace(**{"family": "reset", "selector": "random", "layout": "1x4",  # noqa: E731
                                           "parent_in_base": False, **kw})
-    assert buffer_of(arm(method="grpo")) == Buffer()
-    assert buffer_of(arm(method="vine")) is None  # per-token credit: no table model
+    assert buffer_of(arm(family="grpo")) == Buffer()
+    assert buffer_of(arm(family="vine")) is None  # per-token credit: no table model
     assert buffer_of(arm(selector="oracle", layout="1x8")) == Buffer("oracle", "1x8")
     assert buffer_of(arm(selector="self")) is None  # self-localization is a learned skill the table has no model of
     assert buffer_of(arm(selector="random", layout="2x4")) is None

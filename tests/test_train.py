@@ -32,7 +32,7 @@ def test_one_step_changes_parameters_and_counts_tokens(smoke_params, warm_start,
     assert stats["train/tokens_generated"] == sum(stats[k] for k in generated)
     if method == "vineppo":  # the Monte-Carlo rollouts are charged as compute
         assert stats["train/tokens_mc"] > 0 and "train/tokens_mc" in generated
-    if smoke_params.arms[method].method == "reset":
+    if smoke_params.arms[method].family == "reset":
         assert "reset/rate" in stats and "reset/draws_per_prompt" in stats
     if method.startswith("srpo") and stats["reset/rate"] > 0:
         assert stats["train/tokens_localization"] > 0  # the localization call is counted as compute

@@ -23,7 +23,7 @@ from resetrl.analysis.stats import (
     seed_bootstrap,
     verdict,
 )
-from resetrl.rl.methods import METHODS, Comparison, method_of
+from resetrl.rl.methods import FAMILIES, Comparison, family_of
 
 TOKENS = "compute/tokens_generated"
 
@@ -45,7 +45,7 @@ def arm_roles(methods: list[str], arms) -> dict[str, str]:
     its own name."""
     roles = {"grpo": methods[0]}
     for m in methods[1:]:
-        role = method_of(arms[m]).role(arms[m])
+        role = family_of(arms[m]).role(arms[m])
         roles[m if role is None or role in roles else role] = m
     return roles
 
@@ -53,7 +53,7 @@ def arm_roles(methods: list[str], arms) -> dict[str, str]:
 def comparisons(roles: dict[str, str]) -> list[Comparison]:
     """The registry's comparisons between present roles, then "ROLE beats GRPO" for every arm that none of
     them compares with GRPO."""
-    declared = [c for family in METHODS.values() for c in family.comparisons
+    declared = [c for family in FAMILIES.values() for c in family.comparisons
                 if c.better in roles and c.baseline in roles]
     named = {c.better for c in declared if c.baseline == "grpo"} | {"grpo"}
     extra = [Comparison(f"{role}_vs_grpo", role, "grpo", "greater", f"{role} beats GRPO")

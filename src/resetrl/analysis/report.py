@@ -17,7 +17,7 @@ from resetrl.analysis.stats import FIRM_SE, one_sample_interval, paired_bootstra
 from resetrl.analysis.summaries import analyze, final_table, load_runs
 from resetrl.analysis.tabular import predict_at_profile
 from resetrl.core.storage import atomic_write_json, atomic_write_text
-from resetrl.rl.methods import method_of
+from resetrl.rl.methods import family_of
 
 
 def table_rows(summary: dict) -> tuple[list[str], list[list[str]]]:
@@ -49,7 +49,7 @@ def write_ablation_table(results: Path, params) -> None:
     """The layout and loss ablations next to SRPO (the `ablations` target): what each arm changes,
     and its final results."""
     arms = params.arms
-    methods = [m for m in params.study.methods if arms[m].method == "reset" and arms[m].selector == "self"] \
+    methods = [m for m in params.study.methods if arms[m].family == "reset" and arms[m].selector == "self"] \
         + list(params.study.ablations)
     summary = {"methods": methods, "table": final_table(load_runs(results, methods, list(params.study.seeds)), [])}
     header, rows = table_rows(summary)
@@ -78,7 +78,7 @@ def family_rows(runs: dict, arms, alpha: float, min_effect: float) -> list[dict]
     baseline, budget = next(iter(runs)), auc_budget(runs)
     rows = []
     for m, rs in runs.items():
-        row = {"arm": m, "label": method_of(arms[m]).label(m, arms[m]), "method": arms[m].method,
+        row = {"arm": m, "label": family_of(arms[m]).label(m, arms[m]), "family": arms[m].family,
                "tokens": float(np.mean([r.history[-1][TOKENS] for r in rs])),
                "minutes": float(np.mean([sum(h.get("time/step_seconds", 0.0) for h in r.history) for r in rs])) / 60,
                "budget": budget}
@@ -105,9 +105,9 @@ def write_family_table(results: Path, params) -> str:
     runs = load_runs(results, list(study.family), list(study.seeds))
     rows = family_rows(runs, params.arms, study.alpha, study.min_effect)
     ci = f"{1 - study.alpha:.0%}"
-    header = ["rank", "arm", "method", f"AUC gain over {study.family[0]} [{ci} CI]", "verdict",
+    header = ["rank", "arm", "family", f"AUC gain over {study.family[0]} [{ci} CI]", "verdict",
               f"final test gain [{ci} CI]", "generated tokens / run", "train min / run"]
-    table = [[str(i) if i else "–", r["label"], r["method"], _gain(r.get("auc")), r.get("verdict", "–"),
+    table = [[str(i) if i else "–", r["label"], r["family"], _gain(r.get("auc")), r.get("verdict", "–"),
               _gain(r.get("final")), f"{r['tokens'] / 1e3:.0f}k", f"{r['minutes']:.1f}"]
              for i, r in enumerate(rows)]
     atomic_write_json(results / "tables" / "family.json", rows)

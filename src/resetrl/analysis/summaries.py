@@ -13,7 +13,7 @@ from pathlib import Path
 from resetrl.analysis.claims import all_claims
 from resetrl.analysis.stats import first_reach, mean_std_se, speedup, wilson_interval
 from resetrl.core.metrics import VAL_PASS1
-from resetrl.rl.methods import method_of
+from resetrl.rl.methods import family_of
 
 SPLITS = ("test", "ood")
 GAIN = "gain over warm start: test"  # column group of the final table
@@ -210,10 +210,10 @@ def analyze(results: Path, params) -> dict:
     runs = load_runs(results, list(study.methods), list(study.seeds))
     sft_evals = [e for s in study.seeds if (e := _json(results / "eval" / "sft" / f"seed{s}.json")) is not None]
     reference = study.methods[0]  # the baseline of speed-ups, as in the learning-curve figure
-    reset_methods = [m for m in study.methods if method_of(arms[m]).records_resets]
+    reset_methods = [m for m in study.methods if family_of(arms[m]).records_resets]
     summary = {
         "methods": list(study.methods), "seeds": list(study.seeds),
-        "labels": {m: method_of(arms[m]).label(m, arms[m]) for m in study.methods},
+        "labels": {m: family_of(arms[m]).label(m, arms[m]) for m in study.methods},
         "selectors": {m: arms[m].selector for m in reset_methods},
         "table": final_table(runs, sft_evals),
         "speedups": speedups(runs, reference),

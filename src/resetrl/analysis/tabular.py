@@ -78,9 +78,9 @@ BUFFERS = {"grpo": Buffer(), "rrpo": Buffer("random"), "oracle": Buffer("oracle"
 def buffer_of(arm) -> Buffer | None:
     """An arm config's buffer, or None where the table has no model of it (self-localization, 2x4, the
     per-token methods)."""
-    if arm.method == "grpo":
+    if arm.family == "grpo":
         return Buffer()
-    if arm.method != "reset" or arm.selector == "self" or arm.layout not in LAYOUT_SIZES:
+    if arm.family != "reset" or arm.selector == "self" or arm.layout not in LAYOUT_SIZES:
         return None
     return Buffer(arm.selector, arm.layout, arm.parent_in_base)
 

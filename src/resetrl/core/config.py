@@ -258,10 +258,10 @@ def _cross_checks(d: dict[str, Any]) -> list[tuple[tuple[str, ...], bool, str]]:
     budget = ro["max_thoughts"] * ro["max_thought_tokens"]
     procedural = task["source"] == "procedural"
     arms = {m: d["arms"][m] for m in (*study["methods"], *study["ablations"], *study["family"]) if m in d["arms"]}
-    oracle_arms = [m for m, a in arms.items() if a["method"] == "process"
-                   or a["method"] == "reset" and a["selector"] in ("oracle", "demo")]
+    oracle_arms = [m for m, a in arms.items() if a["family"] == "process"
+                   or a["family"] == "reset" and a["selector"] in ("oracle", "demo")]
     demo_2x4 = [m for m, a in arms.items()
-                if a["method"] == "reset" and a["selector"] == "demo" and a["layout"] == "2x4"]
+                if a["family"] == "reset" and a["selector"] == "demo" and a["layout"] == "2x4"]
     return [
         (("study.methods", "study.ablations", "study.family"), not unknown_arms,
          f"study.methods / study.ablations / study.family name arms that `arms` does not define: {unknown_arms}"),

@@ -12,7 +12,7 @@ from resetrl.core.schema import param, section
 
 # Enumerations, shared by the schema (enum) and the code (`choices(Selector)`).
 Source = Literal["procedural", "numina", "reasoning_gym"]
-MethodName = Literal["grpo", "reset", "vine", "process"]  # the registry of resetrl.rl.methods
+Family = Literal["grpo", "reset", "vine", "process"]  # the registry of resetrl.rl.methods
 Selector = Literal["random", "self", "oracle", "demo"]
 Credit = Literal["step", "first_error"]
 Layout = Literal["1x4", "2x4", "1x8"]
@@ -73,16 +73,16 @@ class ArmConfig:
 
     DEF_NAME: ClassVar[str] = "arm"  # its shape is $defs/arm of the schema
 
-    #: The credit-assignment method (one file each in resetrl/rl/methods): grpo (one outcome advantage per chain),
-    #: reset (the paper's reset buffer: RRPO, SRPO, the oracle, the positive control; see selector), vine (VinePPO:
-    #: Monte-Carlo values at every thought), process (the step checker's per-thought rewards; see credit).
-    method: MethodName = param("grpo")
-    #: method reset: where to reset. random (RRPO), self (SRPO: the policy localizes the first error), oracle (the
+    #: Its credit-assignment method's family (one file each in resetrl/rl/methods): grpo (one outcome advantage per
+    #: chain), reset (the paper's reset buffer: RRPO, SRPO, the oracle, the positive control; see selector), vine
+    #: (VinePPO: Monte-Carlo values at every thought), process (the step checker's per-thought rewards; see credit).
+    family: Family = param("grpo")
+    #: family reset: where to reset. random (RRPO), self (SRPO: the policy localizes the first error), oracle (the
     #: step checker's first error: the CPI-CARO upper bound), demo (the positive control: no failed parent; the
     #: prefix is the task's own correct solution cut at step e, e uniform over a window at the end of the chain that
     #: widens from the last thought to the whole chain over the run, R^3's reverse curriculum; procedural task only).
     selector: Selector = param("random")
-    #: method reset: buffer layout per prompt: 1x4 (4 fresh + 4 suffixes of one parent), 2x4 (two parents, 4
+    #: family reset: buffer layout per prompt: 1x4 (4 fresh + 4 suffixes of one parent), 2x4 (two parents, 4
     #: suffixes each, no base group), 1x8 (one parent, 8 suffixes).
     layout: Layout = param("1x4")
     #: pg_seq_mean: the paper's reset loss -(1/B) sum_i A_i mean_t log p (no ratio, no clipping); clip_token_mean:
@@ -96,13 +96,13 @@ class ArmConfig:
     kl_coef: float = param(0.0, minimum=0)
     #: Sampling temperature of the SRPO localization call (paper: 0.3; 0 = greedy, used by the 1x8 ablation).
     localization_temperature: float = param(0.3, minimum=0, maximum=2)
-    #: method reset, beyond the paper: train the failed parent(s) and every other fresh draw inside the base group
+    #: family reset, beyond the paper: train the failed parent(s) and every other fresh draw inside the base group
     #: (normalised together), so the reset buffer discards no sampled chain.
     parent_in_base: bool = param(False)
-    #: method vine: continuations sampled from the state after each thought to estimate its value (VinePPO: 9; 2
+    #: family vine: continuations sampled from the state after each thought to estimate its value (VinePPO: 9; 2
     #: keeps a run of the default 8-step chains within ~8x GRPO's tokens).
     mc_rollouts: int = param(2, minimum=1, maximum=64)
-    #: method process (procedural task only): step (the process oracle: z-scored per-thought rewards summed to go,
+    #: family process (procedural task only): step (the process oracle: z-scored per-thought rewards summed to go,
     #: DeepSeekMath's process supervision) or first_error (VPPO-style: a failed chain's prefix before its first
     #: error is credited like a correct chain, only the thoughts from the error on are penalised).
     credit: Credit = param("step")
@@ -111,28 +111,28 @@ class ArmConfig:
 DEFAULT_ARMS = {name: dataclasses.asdict(ArmConfig(**changes)) for name, changes in {
     "grpo": {"loss": "clip_token_mean"},
     "grpo_pgseq": {},
-    "rrpo": {"method": "reset", "selector": "random"},
-    "srpo": {"method": "reset", "selector": "self"},
-    "oracle": {"method": "reset", "selector": "oracle"},
-    "srpo_2x4": {"method": "reset", "selector": "self", "layout": "2x4"},
-    "srpo_1x8": {"method": "reset", "selector": "self", "layout": "1x8", "localization_temperature": 0.0},
-    "srpo_nomask": {"method": "reset", "selector": "self", "mask_prefix": False},
-    "srpo_clip": {"method": "reset", "selector": "self", "loss": "clip_token_mean"},
-    "srpo_clip_seq": {"method": "reset", "selector": "self", "loss": "clip_seq_mean_token_mean"},
-    "srpo_clip_kl": {"method": "reset", "selector": "self", "loss": "clip_token_mean", "kl_coef": 0.05},
-    "srpo_parent": {"method": "reset", "selector": "self", "parent_in_base": True},
+    "rrpo": {"family": "reset", "selector": "random"},
+    "srpo": {"family": "reset", "selector": "self"},
+    "oracle": {"family": "reset", "selector": "oracle"},
+    "srpo_2x4": {"family": "reset", "selector": "self", "layout": "2x4"},
+    "srpo_1x8": {"family": "reset", "selector": "self", "layout": "1x8", "localization_temperature": 0.0},
+    "srpo_nomask": {"family": "reset", "selector": "self", "mask_prefix": False},
+    "srpo_clip": {"family": "reset", "selector": "self", "loss": "clip_token_mean"},
+    "srpo_clip_seq": {"family": "reset", "selector": "self", "loss": "clip_seq_mean_token_mean"},
+    "srpo_clip_kl": {"family": "reset", "selector": "self", "loss": "clip_token_mean", "kl_coef": 0.05},
+    "srpo_parent": {"family": "reset", "selector": "self", "parent_in_base": True},
     # Beyond the paper, on GRPO's loss: the positive control and the layouts the tabular model favours.
-    "demo": {"method": "reset", "selector": "demo", "loss": "clip_token_mean"},
-    "oracle_clip": {"method": "reset", "selector": "oracle", "loss": "clip_token_mean"},
-    "oracle_1x8": {"method": "reset", "selector": "oracle", "layout": "1x8", "loss": "clip_token_mean"},
-    "oracle_parent": {"method": "reset", "selector": "oracle", "parent_in_base": True, "loss": "clip_token_mean"},
-    "srpo_1x8_clip": {"method": "reset", "selector": "self", "layout": "1x8", "loss": "clip_token_mean",
+    "demo": {"family": "reset", "selector": "demo", "loss": "clip_token_mean"},
+    "oracle_clip": {"family": "reset", "selector": "oracle", "loss": "clip_token_mean"},
+    "oracle_1x8": {"family": "reset", "selector": "oracle", "layout": "1x8", "loss": "clip_token_mean"},
+    "oracle_parent": {"family": "reset", "selector": "oracle", "parent_in_base": True, "loss": "clip_token_mean"},
+    "srpo_1x8_clip": {"family": "reset", "selector": "self", "layout": "1x8", "loss": "clip_token_mean",
                       "localization_temperature": 0.0},
-    "rrpo_1x8_clip": {"method": "reset", "selector": "random", "layout": "1x8", "loss": "clip_token_mean"},
+    "rrpo_1x8_clip": {"family": "reset", "selector": "random", "layout": "1x8", "loss": "clip_token_mean"},
     # The family (`snakemake --cores all family`), on GRPO's loss: per-token credit beside the resets.
-    "vineppo": {"method": "vine", "loss": "clip_token_mean"},
-    "process_oracle": {"method": "process", "credit": "step", "loss": "clip_token_mean"},
-    "first_error_credit": {"method": "process", "credit": "first_error", "loss": "clip_token_mean"},
+    "vineppo": {"family": "vine", "loss": "clip_token_mean"},
+    "process_oracle": {"family": "process", "credit": "step", "loss": "clip_token_mean"},
+    "first_error_credit": {"family": "process", "credit": "first_error", "loss": "clip_token_mean"},
 }.items()}
 ARM_NAME = {"description": "The name of an arm defined under `arms`.", "type": "string", "pattern": "^[a-z][a-z0-9_]*$"}
 

@@ -1,16 +1,16 @@
-"""Credit-assignment methods, one file per family, named once in `METHODS` (keyed by the
-`MethodName` enumeration of the params schema): the trainer builds an arm's method from it, and the
+"""Credit-assignment methods, one file per family, named once in `FAMILIES` (keyed by the `Family`
+enumeration of the params schema): the trainer builds an arm's method from it, and the
 analysis reads each family's roles, labels and claims from it.
 
 Adding a method: a file here with a `Method` subclass (its `collect`, `role` and `comparisons`), one
-line in `METHODS`, its name in `MethodName` (core/params.py), an arm under `arms` in params.yaml, and a
+line in `FAMILIES`, its name in `Family` (core/params.py), an arm under `arms` in params.yaml, and a
 test of its advantages on hand-built chains."""
 
 from __future__ import annotations
 
 import torch
 
-from resetrl.core.params import ArmConfig, MethodName, Params
+from resetrl.core.params import ArmConfig, Family, Params
 from resetrl.core.schema import choices
 from resetrl.rl.methods.base import Collected, Comparison, Context, Method, TrainGroup
 from resetrl.rl.methods.grpo import GRPO
@@ -21,14 +21,15 @@ from resetrl.rollout.engine import RolloutEngine, SamplingSettings
 from resetrl.tasks.verify import VerifierPool
 
 # Registry order is the order of the claims on the results page.
-METHODS: dict[str, type[Method]] = {"reset": Reset, "grpo": GRPO, "vine": Vine, "process": Process}
-assert set(METHODS) == set(choices(MethodName)), "METHODS and core.params.MethodName must name the same methods"
+FAMILIES: dict[str, type[Method]] = {"reset": Reset, "grpo": GRPO, "vine": Vine, "process": Process}
+assert set(FAMILIES) == set(choices(Family)), "FAMILIES and core.params.Family must name the same families"
 
-__all__ = ["METHODS", "Collected", "Comparison", "Context", "Method", "TrainGroup", "build_method", "method_of"]
+__all__ = ["FAMILIES", "Collected", "Comparison", "Context", "Method", "TrainGroup", "build_method", "family_of"]
 
 
-def method_of(arm: ArmConfig) -> type[Method]:
-    return METHODS[arm.method]
+def family_of(arm: ArmConfig) -> type[Method]:
+    """The method class of an arm's family."""
+    return FAMILIES[arm.family]
 
 
 def build_method(name: str, engine: RolloutEngine, params: Params, generator: torch.Generator,
@@ -37,4 +38,4 @@ def build_method(name: str, engine: RolloutEngine, params: Params, generator: to
     arm = params.arms[name]
     ctx = Context(engine, generator, verifier, params.rl, SamplingSettings.from_config(params.rollout),
                   params.rollout.top_p)
-    return method_of(arm)(arm, ctx)
+    return family_of(arm)(arm, ctx)
