@@ -175,7 +175,7 @@ def test_real_data_sources_reject_what_needs_the_step_checker(repo_root, tmp_pat
     overlay.write_text("task: {source: reasoning_gym}\nsft: {steps: 0}\n")
     message = error_of(repo_root / "params.yaml", overlay)
     assert "oracle or demo selector or process rewards" in message and "task.source" in message
-    overlay.write_text("task: {source: numina}\nstudy: {methods: [grpo, srpo], ablations: [], family: [grpo, srpo]}\n")
+    overlay.write_text("task: {source: numina}\nstudy: {methods: [grpo, srpo], ablations: []}\n")
     message = error_of(repo_root / "params.yaml", overlay)
     assert "sft.steps" in message
     # Without benchmark files the ood split would be empty and evaluation fail at the end of the study.
@@ -202,7 +202,7 @@ def test_real_data_pipeline_end_to_end(hub_dir, repo_root, tmp_path):
         (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     overlay = tmp_path / "real.yaml"
     overlay.write_text(f"""
-study: {{methods: [grpo, srpo], ablations: [], family: [grpo, vineppo], seeds: [0]}}
+study: {{methods: [grpo, srpo], ablations: [], seeds: [0]}}
 task: {{source: reasoning_gym, n_train: 12, n_val: 4, n_test: 4,
         reasoning_gym: {{datasets: [chain_sum, basic_arithmetic], seed: 0}},
         eval_files: {{bench_a: {tmp_path / 'bench_a.jsonl'}, bench_b: {tmp_path / 'bench_b.jsonl'}}}}}

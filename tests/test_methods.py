@@ -164,3 +164,14 @@ def test_the_family_table_ranks_arms_by_their_compute_matched_gain(tmp_path):
     assert rows[1]["tokens"] == 2000.0  # the last history record's cumulative tokens
     family_gains(rows, tmp_path / "family")
     assert (tmp_path / "family.png").stat().st_size > 0 and (tmp_path / "family.pdf").exists()
+
+
+def test_the_family_leaves_out_what_a_real_data_task_cannot_run(repo_root, tmp_path):
+    from resetrl.core.config import family_arms, load_params
+
+    overlay = tmp_path / "real.yaml"
+    overlay.write_text("task: {source: numina, eval_files: {bench: b.jsonl}}\nsft: {steps: 0}\n"
+                       "study: {methods: [grpo, srpo], ablations: []}\n")
+    real = load_params([repo_root / "params.yaml", overlay])  # study.family keeps its default: no error
+    assert family_arms(real) == ["grpo", "rrpo", "srpo", "vineppo"]
+    assert family_arms(load_params(repo_root / "params.yaml")) == list(real.study.family)

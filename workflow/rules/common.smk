@@ -4,7 +4,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from resetrl.core.config import ParamsError, config_overrides, load_params, params_to_dict, regime_files, results_root, select
+from resetrl.core.config import ParamsError, config_overrides, family_arms, load_params, params_to_dict, regime_files, results_root, select
 from resetrl.stages import snakemake_command, snakemake_paths, stage_code, stage_params, stage_table
 
 STAGE_TABLE = stage_table()
@@ -26,7 +26,7 @@ PARAMS_ARGS = " ".join([*(f"--params {f}" for f in PARAM_FILES), *(f"--set {shle
 ROOT = results_root(PARAM_FILES, OVERRIDES, PARAMS)
 METHODS = list(PARAMS.study.methods)
 ABLATIONS = list(PARAMS.study.ablations)
-FAMILY = list(PARAMS.study.family)
+FAMILY = family_arms(PARAMS)  # the family target's arms that this task can run (its table names the others)
 SEEDS = list(PARAMS.study.seeds)
 # The software of every rule (used with `--sdm conda`; CI installs the same pins with pip).
 CONDA_ENV = "../../environment.yml"

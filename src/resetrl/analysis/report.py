@@ -16,6 +16,7 @@ from resetrl.analysis.figures import CAPTIONS, FIGURES, family_gains
 from resetrl.analysis.stats import FIRM_SE, one_sample_interval, paired_bootstrap
 from resetrl.analysis.summaries import analyze, final_table, load_runs
 from resetrl.analysis.tabular import predict_at_profile
+from resetrl.core.config import family_arms
 from resetrl.core.storage import atomic_write_json, atomic_write_text
 from resetrl.rl.methods import family_of
 
@@ -102,26 +103,28 @@ def _gain(result: dict | None) -> str:
 def write_family_table(results: Path, params) -> str:
     """The family of credit-assignment methods (the `family` target), ranked by compute-matched gain, then
     the registry's claims among its arms (e.g. the oracle reset against first-error credit)."""
-    study = params.study
-    runs = load_runs(results, list(study.family), list(study.seeds))
+    study, family = params.study, family_arms(params)
+    runs = load_runs(results, family, list(study.seeds))
     rows = family_rows(runs, params.arms, study.alpha, study.min_effect)
     ci = f"{1 - study.alpha:.0%}"
-    header = ["rank", "arm", "family", f"AUC gain over {study.family[0]} [{ci} CI]", "verdict",
+    header = ["rank", "arm", "family", f"AUC gain over {family[0]} [{ci} CI]", "verdict",
               f"final test gain [{ci} CI]", "generated tokens / run", "train min / run"]
     table = [[str(i) if i else "–", r["label"], r["family"], _gain(r.get("auc")), r.get("verdict", "–"),
               _gain(r.get("final")), f"{r['tokens'] / 1e3:.0f}k", f"{r['minutes']:.1f}"]
              for i, r in enumerate(rows)]
-    claims = [c for c in arm_claims(runs, arm_roles(list(study.family), params.arms), study.alpha, study.min_effect,
-                                    ("auc",)) if c["baseline"] != study.family[0]]
+    claims = [c for c in arm_claims(runs, arm_roles(family, params.arms), study.alpha, study.min_effect, ("auc",))
+              if c["baseline"] != family[0]]
     atomic_write_json(results / "tables" / "family.json", {"rows": rows, "claims": claims})
     family_gains(rows, results / "plots" / "family")
-    ranked = write_tables(results / "tables", "family", header, table)
+    page = write_tables(results / "tables", "family", header, table)
     if claims:  # the comparisons between the family's own arms, below the ranking
-        pairs = markdown_table(["claim", f"AUC difference [{ci} CI]", "verdict"],
-                               [[c["claim"], _gain(c), c["verdict"]] for c in claims])
-        atomic_write_text(results / "tables" / "family.md", ranked + "\n" + pairs)
-        return ranked + "\n" + pairs
-    return ranked
+        page += "\n" + markdown_table(["claim", f"AUC difference [{ci} CI]", "verdict"],
+                                      [[c["claim"], _gain(c), c["verdict"]] for c in claims])
+    if left_out := [m for m in study.family if m not in family]:
+        page += f"\nLeft out (they need the procedural task's step checker): {', '.join(left_out)}.\n"
+    if page != (results / "tables" / "family.md").read_text():
+        atomic_write_text(results / "tables" / "family.md", page)
+    return page
 
 
 def _pm(s: dict) -> str:

@@ -250,6 +250,20 @@ def _non_finite(value: Any, path: KeyPath = ()) -> Iterator[KeyPath]:
         yield path
 
 
+def needs_step_checker(arm: Mapping[str, Any]) -> bool:
+    """Whether an arm (as a dict) needs the procedural task's step checker and solutions."""
+    return arm["family"] == "process" or arm["family"] == "reset" and arm["selector"] in ("oracle", "demo")
+
+
+def family_arms(params: Params) -> list[str]:
+    """The arms of study.family that the task can run: without a step checker (real data), those that
+    need one are left out (the family target says so)."""
+    if params.task.source == "procedural":
+        return list(params.study.family)
+    arms = params_to_dict(params)["arms"]
+    return [m for m in params.study.family if not needs_step_checker(arms[m])]
+
+
 def _cross_checks(d: dict[str, Any]) -> list[tuple[tuple[str, ...], bool, str]]:
     """(keys involved, holds, explanation) for constraints the schema cannot express."""
     task, model, rl, ev, ro, study = d["task"], d["model"], d["rl"], d["eval"], d["rollout"], d["study"]
@@ -257,11 +271,12 @@ def _cross_checks(d: dict[str, Any]) -> list[tuple[tuple[str, ...], bool, str]]:
     batch = rl["prompts_per_step"] * rl["group_size"]
     budget = ro["max_thoughts"] * ro["max_thought_tokens"]
     procedural = task["source"] == "procedural"
-    arms = {m: d["arms"][m] for m in (*study["methods"], *study["ablations"], *study["family"]) if m in d["arms"]}
-    oracle_arms = [m for m, a in arms.items() if a["family"] == "process"
-                   or a["family"] == "reset" and a["selector"] in ("oracle", "demo")]
-    demo_2x4 = [m for m, a in arms.items()
-                if a["family"] == "reset" and a["selector"] == "demo" and a["layout"] == "2x4"]
+    # The opt-in family leaves out what the task cannot run (family_arms); the study's arms may not.
+    arms = {m: d["arms"][m] for m in (*study["methods"], *study["ablations"]) if m in d["arms"]}
+    oracle_arms = [m for m, a in arms.items() if needs_step_checker(a)]
+    demo_2x4 = [m for m in (*study["methods"], *study["ablations"], *study["family"]) if m in d["arms"]
+                and d["arms"][m]["family"] == "reset" and d["arms"][m]["selector"] == "demo"
+                and d["arms"][m]["layout"] == "2x4"]
     return [
         (("study.methods", "study.ablations", "study.family"), not unknown_arms,
          f"study.methods / study.ablations / study.family name arms that `arms` does not define: {unknown_arms}"),
@@ -286,7 +301,7 @@ def _cross_checks(d: dict[str, Any]) -> list[tuple[tuple[str, ...], bool, str]]:
          f"budget rollout.max_thoughts * rollout.max_thought_tokens ({budget}) plus 128 prompt tokens"),
         (("rl.minibatches", "rl.prompts_per_step", "rl.group_size"), batch % rl["minibatches"] == 0,
          f"rl.prompts_per_step * rl.group_size ({batch}) must be divisible by rl.minibatches ({rl['minibatches']})"),
-        (("task.source", "study.methods", "study.ablations", "study.family"), procedural or not oracle_arms,
+        (("task.source", "study.methods", "study.ablations"), procedural or not oracle_arms,
          f"arms {oracle_arms} use the oracle or demo selector or process rewards, which need the procedural task's "
          f"step checker and solutions; task.source is {task['source']!r}"),
         (("arms",), not demo_2x4,

@@ -46,7 +46,8 @@ class StudyConfig:
         ("srpo_parent", "srpo_2x4", "srpo_1x8", "srpo_nomask", "srpo_clip", "srpo_clip_seq", "srpo_clip_kl"),
         items=ARM_NAME_REF, uniqueItems=True)
     #: Opt-in family of credit-assignment methods (names from `arms`; the first is the baseline), trained on these
-    #: params and ranked by their compute-matched gain over it by the `family` target (results/tables/family.md).
+    #: params and ranked by their compute-matched gain over it by the `family` target (results/tables/family.md);
+    #: arms that need the step checker are left out (and named) where the task has none.
     family: tuple[str, ...] = param(
         ("grpo", "rrpo", "srpo", "oracle", "demo", "vineppo", "process_oracle", "first_error_credit"),
         items=ARM_NAME_REF, minItems=2, uniqueItems=True)

@@ -37,7 +37,7 @@ STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "predict": ("predict", ("theory.tabular_lr", "theory.tabular_seeds", "arms", "study.methods", "study.seeds",
                             "study.alpha", "task.max_steps", "task.slip_rate", "task.final_step_accuracy",
                             "rl.prompts_per_step", "rl.group_size", "rl.max_draws", "rl.steps")),
-    "analyze": ("analyze", ("study", "arms", "model", "rl")),
+    "analyze": ("analyze", ("study", "arms", "model", "rl", "task.source")),
     "regime_map": ("regime_map", ("study",)),
     "prepare_model": ("prepare_model", ()),
 }
