@@ -9,6 +9,7 @@ include: "workflow/rules/common.smk"
 # The results page reports the wall time of the invocation that wrote it, from this stamp.
 onstart:
     shell("mkdir -p {ROOT}/logs && date +%s > {ROOT}/logs/study_started")
+    atomic_write_text(f"{ROOT}/{ROOT_PARAMS}", dump_params(PARAMS, PARAM_FILES))  # for resetrl.status
     if ROOT != "results":  # another configuration's outputs: never part of the committed study
         shell("test -e {ROOT}/.gitignore || echo '*' > {ROOT}/.gitignore")
     print(f"Results: {ROOT}/. Progress: `python -m resetrl.status --results {ROOT}` (a line per run); "

@@ -118,6 +118,9 @@ def test_snakemake_runs_the_smoke_study(repo_root, tmp_path):
     run(["snakemake", "--cores", "2", "--configfile", "configs/smoke.yaml"], root)
     check_study_outputs(root, "results/smoke")
     assert git(root, "status", "--porcelain") == ""  # the committed study in results/ is untouched
+    # The progress command Snakemake prints, as printed: every run of the overlay is done.
+    lines = run([sys.executable, "-m", "resetrl.status", "--results", "results/smoke"], root).stdout.splitlines()
+    assert len(lines) == len(METHODS) + 1 and all(line.endswith("done") for line in lines), lines
     # Rerun triggers are the values a stage reads: an overlay that changes none reruns nothing.
     (root / "noop.yaml").write_text("rl: {steps: 4}\n")  # the smoke overlay's own value
     for extra in ([], ["noop.yaml"]):

@@ -126,6 +126,12 @@ def test_task_section_reports_seed_means_and_pooled_step_rates():
     assert "`*` 0.500, `+` 0.100" in text  # (2 + 2) / (4 + 4) and (1 + 1) / (10 + 10)
     assert "difference +0.200" in text and "1: 0.50, 3: 0.50" in text
     assert task_section([], 0.05) == []
+    # A warm start that left no failed chain to reset from (a short SFT): n/a with its reason, no crash.
+    empty = measured_seed(0.0, None, None)
+    empty["reset_state"] = {"parents": 0, "suffix_success": None, "fresh_success_same_problems": None}
+    empty["first_error"] = {"failed": 0, "by_thought": {}, "at_last_step": None, "mean_relative": None}
+    text = "\n".join(task_section([empty, empty], 0.05))
+    assert "p = n/a" in text and "difference n/a, n/a: no warm start left a failed chain to reset from" in text
 
 
 def test_profile_section_puts_the_measured_rates_beside_the_designed_ones():

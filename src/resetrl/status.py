@@ -2,7 +2,9 @@
 rewrites after every step (`python -m resetrl.status`, from the repo root, in another terminal).
 
 A run is `done` once its final outputs exist at the last step, `running` while its live metrics changed in the last
-`--stale` seconds, else `stopped` (killed or waiting to be resumed), and absent until it starts.
+`--stale` seconds, else `stopped` (killed or waiting to be resumed), and absent until it starts. Steps, arms and
+seeds come from the params Snakemake recorded under the results root (logs/params.yaml), so the command works as
+printed for any overlay; without that record (a DVC run) or with --params / --set, from those files.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 import time
 from pathlib import Path
 
-from resetrl.core.config import add_params_argument, params_from_args
+from resetrl.core.config import ROOT_PARAMS, add_params_argument, load_params, params_from_args
 
 
 def live_summary(run_dir: Path) -> dict | None:
@@ -50,6 +52,15 @@ def study_status(results: Path, params, stale_s: float = 120.0) -> list[str]:
     return [line for line in lines if line is not None]
 
 
+def study_params(results: Path, args: argparse.Namespace):
+    """The params of the study under `results`: the ones its Snakemake run recorded, unless files or
+    overrides are given."""
+    recorded = results / ROOT_PARAMS
+    if args.params or args.set or not recorded.exists():
+        return params_from_args(args)
+    return load_params(recorded)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_params_argument(parser)
@@ -57,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stale", type=float, default=120.0,
                         help="seconds without a metrics update after which a run counts as stopped")
     args = parser.parse_args(argv)
-    lines = study_status(Path(args.results), params_from_args(args), args.stale)
+    lines = study_status(Path(args.results), study_params(Path(args.results), args), args.stale)
     print("\n".join(lines) if lines else f"no run has started under {args.results}/ yet")
 
 

@@ -4,7 +4,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from resetrl.core.config import ParamsError, config_overrides, family_arms, load_params, params_to_dict, regime_files, results_root, select
+from resetrl.core.config import (ROOT_PARAMS, ParamsError, config_overrides, dump_params, family_arms, load_params,
+                                  params_to_dict, regime_files, results_root, select)
+from resetrl.core.storage import atomic_write_text
 from resetrl.stages import snakemake_command, snakemake_paths, stage_code, stage_params, stage_table
 
 STAGE_TABLE = stage_table()

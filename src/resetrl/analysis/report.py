@@ -301,30 +301,34 @@ def task_section(measured: list[dict], alpha: float) -> list[str]:
     for m in measured:
         for k, share in m["first_error"].get("by_thought", {}).items():
             first[int(k)] = first.get(int(k), 0.0) + share / len(measured)
-    gap = one_sample_interval([m["reset_state"]["suffix_success"] - m["reset_state"]["fresh_success_same_problems"]
-                               for m in measured], alpha)
+    # A warm start with no failed chain to reset from (a short SFT) measures no reset state: n/a, not a crash.
+    gaps = [r["suffix_success"] - r["fresh_success_same_problems"] for r in (m["reset_state"] for m in measured)
+            if r["suffix_success"] is not None and r["fresh_success_same_problems"] is not None]
+    gap = one_sample_interval(gaps, alpha) if gaps else {"estimate": None, "ci_low": None}
     loc = [m["localization"] for m in measured if m["localization"]["self"] is not None]
     loc_mean = {who: {k: float(np.mean([x[who][k] for x in loc])) for k in ("exact_match", "clean_rate")}
                 for who in ("self", "random")} if loc else None
-    interval = "no interval" if gap["ci_low"] is None else f"95% CI [{gap['ci_low']:+.3f}, {gap['ci_high']:+.3f}]"
+    interval = ("n/a: no warm start left a failed chain to reset from" if not gaps else "no interval"
+                if gap["ci_low"] is None else f"95% CI [{gap['ci_low']:+.3f}, {gap['ci_high']:+.3f}]")
     lines = ["## The task as the warm starts see it", "",
              f"Measured on each seed's warm start ({len(measured)} seeds, {measured[0]['problems']} validation "
              f"problems x {measured[0]['group_size']} fresh chains at the rollout temperature; `results/task/`). "
              "Seed means.", "",
-             f"- Fresh chains solve **{t['fresh_success']:.3f}** of problems; GRPO groups: "
-             f"{t['all_wrong_groups']:.2f} all wrong (no signal), "
+             f"- Fresh chains solve **{_num(t['fresh_success'], '.3f', 'n/a')}** of problems; GRPO groups: "
+             f"{_num(t['all_wrong_groups'], '.2f', 'n/a')} all wrong (no signal), "
              f"{np.mean([m['groups']['all_right'] for m in measured]):.2f} all right, the rest mixed.",
              "- Error rate per step type (of the thoughts reached with a clean prefix, the share that are wrong): "
              + ", ".join(f"`{op}` {r:.3f}" for op, r in _pooled_rates(measured, "step_error_rate").items()) + ".",
              "- Where first errors fall (share of failed chains per thought): "
              + ", ".join(f"{k}: {v:.2f}" for k, v in sorted(first.items()))
-             + f"; at the last operation {t['first_error_at_last_step']:.2f}.",
-             f"- **p = {t['p_reach']:.3f}**: the chance that another fresh chain of the same problem reaches a failed "
-             "chain's first-error state with a clean prefix (the CPI theory's p; resets can only pay where it is "
-             "small).",
+             + f"; at the last operation {_num(t['first_error_at_last_step'], '.2f', 'n/a')}.",
+             f"- **p = {_num(t['p_reach'], '.3f', 'n/a')}**: the chance that another fresh chain of the same problem "
+             "reaches a failed chain's first-error state with a clean prefix (the CPI theory's p; resets can only pay "
+             "where it is small).",
              f"- How improvable the reset state is: suffixes resampled just before the exact first error succeed "
-             f"{t['suffix_success']:.3f}, fresh chains of the same problems {t['fresh_success_same_problems']:.3f} "
-             f"(difference {gap['estimate']:+.3f}, {interval} over seeds)."]
+             f"{_num(t['suffix_success'], '.3f', 'n/a')}, fresh chains of the same problems "
+             f"{_num(t['fresh_success_same_problems'], '.3f', 'n/a')} "
+             f"(difference {_num(gap['estimate'], '+.3f', 'n/a')}, {interval} over seeds)."]
     if loc_mean:
         lines.append(f"- Self-localization of the warm start on these failed chains (greedy): exact first error "
                      f"{loc_mean['self']['exact_match']:.3f}, clean prefix {loc_mean['self']['clean_rate']:.3f}; a "

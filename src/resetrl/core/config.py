@@ -37,6 +37,9 @@ from resetrl.core.schema import json_schema
 from resetrl.core.storage import atomic_write_text
 
 DEFAULT_PARAMS: tuple[str, ...] = ("params.yaml",)
+# Where a Snakemake invocation records the merged params of its configuration, under its results root
+# (`resetrl.status` reads them, so its lines are right for any overlay).
+ROOT_PARAMS = "logs/params.yaml"
 
 
 class ParamsError(ValueError):
