@@ -178,6 +178,19 @@ def experiment_learning_rates(shown: list[dict]) -> list[float]:
     return [rev["data"]["params"]["params.yaml"]["data"]["rl"]["lr"] for rev in revs if rev.get("data")]
 
 
+def test_a_study_whose_warm_start_learned_nothing_runs_through_the_analysis(repo_root, tmp_path):
+    """No SFT at all: every reward is 0, no comparison has signal; the graph still ends in a results page
+    whose verdicts say n/a, and the status lines say done."""
+    root = clone(repo_root, tmp_path)
+    run(["snakemake", "--cores", "2", "--configfile", "configs/smoke.yaml", "--config", "study={name: degenerate}",
+         "sft={steps: 0}"], root)
+    claims = json.loads((root / "results/degenerate/claims.json").read_text())
+    assert claims and {c["verdict"] for c in claims} == {"n/a"}
+    assert "## The task as the warm starts see it" in (root / "results/degenerate/RESULTS.md").read_text()
+    lines = run([sys.executable, "-m", "resetrl.status", "--results", "results/degenerate"], root).stdout.splitlines()
+    assert lines and all(line.endswith("done") for line in lines), lines
+
+
 @pytest.mark.cluster
 def test_snakemake_runs_a_real_data_study(repo_root, tmp_path):
     """The cluster-scale path through the real workflow: a pretrained model by path (a tiny Qwen2
