@@ -148,3 +148,15 @@ def test_snakemake_lint_is_clean(repo_root):
                          capture_output=True, text=True)
     text = out.stdout + out.stderr
     assert out.returncode == 0 and "Lints for" not in text, text
+
+
+def test_a_second_configfile_flag_is_refused_not_silently_dropped(repo_root):
+    # Snakemake keeps only the last --configfile flag; one flag with several files applies them all.
+    twice = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", "configs/smoke.yaml",
+                            "--configfile", "configs/regimes/q10.yaml"], cwd=repo_root, capture_output=True, text=True)
+    assert twice.returncode == 2 and "error: --configfile given 2 times" in twice.stderr, twice.stderr
+    assert "drops configs/smoke.yaml" in twice.stderr
+    assert "--configfile configs/smoke.yaml configs/regimes/q10.yaml" in twice.stderr
+    once = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", "configs/smoke.yaml",
+                           "configs/regimes/q10.yaml"], cwd=repo_root, capture_output=True, text=True)
+    assert once.returncode == 0, once.stderr

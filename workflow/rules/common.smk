@@ -13,6 +13,29 @@ STAGE_TABLE = stage_table()
 
 # Params: params.yaml, then overlays (--configfile FILE ...), then `--config section='{key: value}'`
 # overrides, validated before any job runs (errors name file:line or the override, and the key).
+
+
+def configfile_flags(argv):
+    """The files given to each --configfile / --configfiles flag of a command line, flag by flag."""
+    flags, current = [], None
+    for word in argv:
+        name, _, value = word.partition("=")
+        if name in ("--configfile", "--configfiles"):
+            current = [value] if value else []
+            flags.append(current)
+        elif word.startswith("-"):
+            current = None
+        elif current is not None:
+            current.append(word)
+    return flags
+
+
+# Snakemake keeps only the last --configfile flag: an earlier one's overlays would silently not apply.
+if len(_flags := configfile_flags(sys.argv[1:])) > 1:
+    print(f"error: --configfile given {len(_flags)} times; Snakemake keeps only the last "
+          f"({' '.join(_flags[-1])}) and drops {' '.join(f for fl in _flags[:-1] for f in fl)}: give every overlay "
+          f"to one flag, in order: --configfile {' '.join(f for fl in _flags for f in fl)}", file=sys.stderr)
+    sys.exit(2)
 PARAM_FILES = ["params.yaml", *(os.path.relpath(f) for f in workflow.overwrite_configfiles)]
 OVERRIDES = config_overrides(workflow.config_settings.config or {})
 try:
