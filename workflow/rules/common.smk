@@ -62,8 +62,8 @@ def at(path):
     return f"{ROOT}/{path}"
 
 
-def _wrapped(stage, kind, root, overrides, methods=METHODS, seeds=SEEDS):
-    entry = snakemake_paths(stage, kind, root, methods, seeds)
+def _wrapped(stage, kind, root, overrides):
+    entry = snakemake_paths(stage, kind, root, METHODS, SEEDS)
     return {name: overrides.get(name, directory(path) if is_dir and kind != "deps" else path)
             for name, (path, is_dir) in entry.items()}
 

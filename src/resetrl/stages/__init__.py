@@ -141,6 +141,7 @@ def _evaluate(model: str, out: str) -> Stage:
                  files={"metrics": f"{out}.json", "outcomes": f"{out}.problems.json"})
 
 
+@functools.cache
 def stage_table() -> dict[str, Stage]:
     """The study's graph. A stage's inputs name the outputs of the stages before it, so every path is
     written once. The analysis figures and captions are those of `resetrl.analysis.figures`."""
@@ -218,11 +219,16 @@ def snakemake_paths(stage: str, kind: str, root: str, methods: list[str], seeds:
         axes = [a for a in ("method", "seed") if f"{{{a}}}" in path and a not in entry.matrix]
         if axes:
             items = {"method": methods, "seed": seeds}
-            combos = itertools.product(*(items[a] for a in axes))
-            path = [functools.reduce(lambda p, av: p.replace(f"{{{av[0]}}}", str(av[1])), zip(axes, c), path)
-                    for c in combos]
+            path = [_filled(path, dict(zip(axes, combo))) for combo in itertools.product(*(items[a] for a in axes))]
         out[name] = (path, is_dir)
     return out
+
+
+def _filled(path: str, values: dict) -> str:
+    """`path` with {axis} replaced by each value (other wildcards, such as a regime's, stay)."""
+    for axis, value in values.items():
+        path = path.replace(f"{{{axis}}}", str(value))
+    return path
 
 
 def _dvc_path(path: str, matrix: tuple[str, ...]) -> str:

@@ -36,6 +36,5 @@ def build_method(name: str, engine: RolloutEngine, params: Params, generator: to
                  verifier: VerifierPool | None = None) -> Method:
     """The method of arm `name` (params.arms[name]), sampling with the run's engine and generator."""
     arm = params.arms[name]
-    ctx = Context(engine, generator, verifier, params.rl, SamplingSettings.from_config(params.rollout),
-                  params.rollout.top_p)
+    ctx = Context(engine, generator, verifier, params.rl, SamplingSettings.from_config(params.rollout))
     return family_of(arm)(arm, ctx)

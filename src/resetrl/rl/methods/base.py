@@ -36,6 +36,13 @@ class TrainGroup:
     adv_G: torch.Tensor = field(default=None)  # each chain's advantage (per-token methods: its mean over tokens)
     adv_T: list[torch.Tensor] | None = None  # per response token, where credit varies within a chain
 
+    @classmethod
+    def per_token(cls, label: str, chains: list[Chain], rewards_G: torch.Tensor, adv_T: list[torch.Tensor]
+                  ) -> TrainGroup:
+        """A group trained on every response token, with an advantage per token (adv_G: each chain's mean)."""
+        adv_G = torch.tensor([float(a.mean()) if a.numel() else 0.0 for a in adv_T])
+        return cls(label, chains, rewards_G, [0] * len(chains), adv_G, adv_T)
+
     def token_advantages(self) -> list[torch.Tensor]:
         """Each chain's advantage at every response token."""
         if self.adv_T is not None:
@@ -75,7 +82,6 @@ class Context:
     verifier: VerifierPool | None
     rl: RLConfig
     sampling: SamplingSettings
-    top_p: float
 
 
 class Method:

@@ -72,8 +72,7 @@ class Process(Method):
         for problem, g, s in zip(problems, groups, scores):
             labels = [thought_labels(problem, c, r) for c, r in zip(g, s)]
             adv_T = [segment_advantages(c, a) for c, a in zip(g, process_advantages(labels, self.arm.credit))]
-            adv_G = torch.tensor([float(a.mean()) if a.numel() else 0.0 for a in adv_T])
-            out.append(TrainGroup("process", g, torch.tensor(s), [0] * len(g), adv_G, adv_T))
+            out.append(TrainGroup.per_token("process", g, torch.tensor(s), adv_T))
             wrong += [1.0 - sum(chain) / len(chain) for chain, r in zip(labels, s) if r == 0]
         metrics = {"process/wrong_thought_share_failed": sum(wrong) / len(wrong)} if wrong else {}
         return Collected(out, {"fresh": sum(c.n_generated for g in groups for c in g)}, metrics, [])

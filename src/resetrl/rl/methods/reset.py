@@ -63,7 +63,7 @@ class Reset(Method):
 
     def __init__(self, arm: ArmConfig, ctx: Context):
         super().__init__(arm, ctx)
-        loc_settings = SamplingSettings.for_free_text(arm.localization_temperature, ctx.top_p,
+        loc_settings = SamplingSettings.for_free_text(arm.localization_temperature, ctx.sampling.top_p,
                                                       ctx.rl.localization_max_tokens, ctx.sampling.batch_size)
         self.selector = {
             "random": lambda: RandomSelector(ctx.generator),

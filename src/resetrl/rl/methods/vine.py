@@ -11,7 +11,6 @@ import torch
 
 from resetrl.core.params import ArmConfig
 from resetrl.rl.methods.base import Collected, Comparison, Method, TrainGroup, sample_groups, segment_advantages
-from resetrl.rollout.engine import Chain
 from resetrl.tasks.scoring import group_rewards
 
 
@@ -23,7 +22,7 @@ def leave_one_out_G(rewards_G: torch.Tensor) -> torch.Tensor:
     return (rewards_G.sum() - rewards_G) / (n - 1)
 
 
-def thought_values(chain: Chain, v0: float, boundary_values: list[float], reward: float) -> list[float]:
+def thought_values(v0: float, boundary_values: list[float], reward: float) -> list[float]:
     """Per-segment advantages V(s_j) - V(s_{j-1}) from V(s_0), the values after thoughts 1..m-1 and
     the outcome (the value after the last thought)."""
     values = [v0, *boundary_values, reward]
@@ -55,9 +54,8 @@ class Vine(Method):
             adv_T = []
             for chain, v0, reward in zip(g, leave_one_out_G(rewards_G).tolist(), s):
                 boundary_values = [next(values) for _ in range(1, len(chain.thought_ends))]
-                adv_T.append(segment_advantages(chain, thought_values(chain, v0, boundary_values, reward)))
-            adv_G = torch.tensor([float(a.mean()) if a.numel() else 0.0 for a in adv_T])
-            out.append(TrainGroup("vine", g, rewards_G, [0] * len(g), adv_G, adv_T))
+                adv_T.append(segment_advantages(chain, thought_values(v0, boundary_values, reward)))
+            out.append(TrainGroup.per_token("vine", g, rewards_G, adv_T))
         tokens = {"fresh": sum(c.n_generated for g in groups for c in g),
                   "mc": sum(c.n_generated for g in rollouts for c in g),
                   "prefix_reused": sum(len(prefix) * k for _, prefix in mc_requests)}
