@@ -11,7 +11,7 @@ exactly the mean number of tokens the torch engine generated per chain (min = ma
 Next to it, the compute limit of this CPU: matmul FLOP/s on the model's own weight shapes at the
 decode batch, limit tokens/s = FLOP/s / (2 x parameters).
 
-vLLM on a CPU needs its own environment (requirements-vllm.txt, README "vLLM engine"); run there
+vLLM on a CPU needs its own environment (requirements-vllm.txt, docs/engines.md "vLLM engine"); run there
 to get all three engines in one process:
     .venv-vllm/bin/python benchmarks/real_engines.py     # -> results/benchmarks/real_engines.json
 With the main .venv the vLLM column records {"available": false, "why": ...}.

@@ -1,6 +1,7 @@
 """The study's analyses on hand-made runs with known answers: tables, speed-ups, reset statistics
 and the generated table formats (the claims: tests/test_claims.py)."""
 
+import numpy as np
 import pytest
 
 from resetrl.analysis.report import csv_table, latex_table, markdown_table, study_wall_time, table_rows
@@ -110,7 +111,7 @@ def test_wall_time_is_measured_by_a_full_run_and_kept_through_partial_reruns(tmp
 
 
 def test_speedup_text_tells_never_from_at_the_start():
-    from resetrl.analysis.curves import speedup_text
+    from resetrl.analysis.report import speedup_text
 
     assert speedup_text(None, None) == "never"
     assert speedup_text(0.0, None) == "at start"  # at the target from step 0: no ratio
@@ -126,8 +127,42 @@ def test_each_arm_keeps_one_colour_in_every_figure():
     assert arm_color("srpo_2x4") not in ARM_COLORS.values()
 
 
+# Machado et al. (2009) colour-vision-deficiency matrices at full severity, applied to linear RGB.
+CVD = {"protanopia": [[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216],
+                      [-0.003882, -0.048116, 1.051998]],
+       "deuteranopia": [[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413],
+                        [-0.011820, 0.042940, 0.968881]],
+       "tritanopia": [[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602],
+                      [0.004733, 0.691367, 0.303900]],
+       "typical": np.eye(3).tolist()}
+
+
+def _lab(hex_color: str, vision: list) -> np.ndarray:
+    """CIELAB of a colour as seen with the given vision (sRGB -> linear -> simulated -> XYZ -> Lab)."""
+    c = np.array([int(hex_color[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+    linear = np.clip(np.array(vision) @ np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4), 0, 1)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ linear
+    t = xyz / np.array([0.95047, 1.0, 1.08883])  # relative to the D65 white
+    f = np.where(t > 0.008856, np.cbrt(t), 7.787 * t + 16 / 116)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def test_the_arms_colours_stay_apart_for_colour_blind_readers():
+    import itertools
+
+    from resetrl.analysis.curves import ARM_COLORS
+
+    arms = {m: c for m, c in ARM_COLORS.items() if m != "sft"}  # sft: the dotted warm-start line, not an arm
+    for name, vision in CVD.items():
+        for (a, ca), (b, cb) in itertools.combinations(arms.items(), 2):
+            distance = float(np.linalg.norm(_lab(ca, vision) - _lab(cb, vision)))
+            assert distance > 15, f"{a} and {b} are {distance:.1f} apart (CIE76) under {name}"
+    # the check can fail: orange and vermillion's cousin amber merge for a deuteranope
+    assert np.linalg.norm(_lab("#E69F00", CVD["deuteranopia"]) - _lab("#D9A400", CVD["deuteranopia"])) < 15
+
+
 def test_smoothing_keeps_a_flat_curve_and_spreads_a_spike():
-    from resetrl.analysis.curves import smooth
+    from resetrl.analysis.stats import smooth
 
     assert smooth([2.0] * 7).tolist() == [2.0] * 7
     spread = smooth([0, 0, 0, 5, 0, 0, 0])

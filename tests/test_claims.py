@@ -86,14 +86,16 @@ def test_a_clear_gain_is_reproduced_on_both_measures_and_a_tie_is_a_tie():
     assert c["srpo_vs_grpo"]["mde"] > 0 and c["srpo_vs_grpo"]["n_seeds"] == 5
 
 
-def test_a_worse_method_is_not_reproduced_and_identical_arms_tie():
+def test_a_worse_method_is_not_reproduced_and_identical_arms_get_no_verdict():
     runs = study({"grpo": [0.6, 0.7, 0.8], "rrpo": [0.6, 0.7, 0.8], "srpo": [0.4, 0.4, 0.4]})
     runs["rrpo"] = [Run("rrpo", r.seed, r.history, [], {}, r.val_outcomes, r.outcomes) for r in runs["grpo"]]
     c = claims_of(runs)
     assert c["srpo_vs_grpo"]["verdict"] == "not reproduced" and c["srpo_vs_grpo"]["ci_high"] < 0
     assert c["srpo_vs_grpo_final"]["verdict"] == "not reproduced"
-    # Identical runs: every paired difference is 0, so is the interval, inside the tie margin.
-    assert c["rrpo_vs_grpo"]["estimate"] == 0 and c["rrpo_vs_grpo"]["verdict"] == "reproduced"
+    # Identical runs: every paired difference is 0 and so is every resample: a [0, 0] interval would claim a
+    # certain tie that no data gives (two copies of one run), so there is no verdict, and the reason says so.
+    assert c["rrpo_vs_grpo"]["estimate"] == 0 and c["rrpo_vs_grpo"]["verdict"] == "n/a"
+    assert "identical" in c["rrpo_vs_grpo"]["reason"]
     assert "oracle_vs_grpo" not in c  # no oracle arm: no claim about it
 
 

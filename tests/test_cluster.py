@@ -4,6 +4,7 @@ thought delimiters split over several tokens; real-data sources end to end; micr
 
 import dataclasses
 import json
+import os
 
 import pytest
 import torch
@@ -11,7 +12,7 @@ from transformers import AutoModelForCausalLM
 
 from resetrl.core.config import ParamsError, load_params
 from resetrl.core.lora import add_lora, is_lora, merged_model, merged_named_weights
-from resetrl.core.model import POINTER, initial_policy, load_policy, save_pointer, save_policy
+from resetrl.core.model import POINTER, initial_policy, load_policy, resolve_base, save_pointer, save_policy
 from resetrl.core.params import LoraConfig
 from resetrl.core.response_format import THOUGHT_END
 from resetrl.core.tokenizer import ThoughtDelimiter
@@ -41,12 +42,17 @@ def logits(model, ids):
 def test_a_model_loads_by_path_and_through_a_pointer(hub_dir, smoke_params, model_card, tmp_path):
     model, tokenizer = initial_policy(model_cfg(smoke_params, hub_dir))
     assert model.config.model_type == "qwen2" and next(model.parameters()).dtype == torch.float32
-    save_pointer(str(hub_dir), tmp_path / "init", model_card, tokenizer)
-    assert json.loads((tmp_path / "init" / POINTER).read_text()) == {"name_or_path": str(hub_dir)}
+    relative = os.path.relpath(hub_dir)  # as a params file would give it: relative to the repository root
+    save_pointer(relative, tmp_path / "init", model_card, tokenizer)
+    # the absolute path, loadable from any directory, and the path as given for a copy elsewhere
+    assert json.loads((tmp_path / "init" / POINTER).read_text()) == {"name_or_path": str(hub_dir.resolve()),
+                                                                   "relative": relative}
     assert "only points to it" in (tmp_path / "init/README.md").read_text()
     again, _ = load_policy(tmp_path / "init")
     ids = tokenizer.encode("Step 1: 2+2=4", add_special_tokens=False)
     assert torch.equal(logits(model, ids), logits(again, ids))
+    assert resolve_base({"name_or_path": "/moved/away", "relative": relative}) == relative
+    assert resolve_base({"name_or_path": "org/model-id"}) == "org/model-id"  # a hub id, as is
 
 
 def test_a_delimiter_split_over_tokens_still_ends_thoughts(hub_dir):
@@ -130,7 +136,10 @@ def test_engines_sample_from_the_adapted_weights_and_checkpoints_round_trip(hub_
     merged_names = dict(merged_named_weights(model))
     save_policy(model, tokenizer, tmp_path / "adapter", model_card)  # a checkpoint: the adapter only
     assert (tmp_path / "adapter" / "adapter_config.json").exists()
-    assert "AutoPeftModelForCausalLM" in (tmp_path / "adapter/README.md").read_text()
+    card = (tmp_path / "adapter/README.md").read_text()
+    assert "AutoPeftModelForCausalLM" in card and "--enable-lora --lora-modules policy=DIR" in card
+    generation = json.loads((tmp_path / "adapter/generation_config.json").read_text())
+    assert generation["max_new_tokens"] == model_card.max_new_tokens  # the stop settings travel with adapters
     resumed, _ = load_policy(tmp_path / "adapter")
     assert is_lora(resumed) and any(p.requires_grad for p in resumed.parameters())
     ids = [5, 6, 7, 8]
@@ -141,6 +150,27 @@ def test_engines_sample_from_the_adapted_weights_and_checkpoints_round_trip(hub_
     save_policy(plain, tokenizer, tmp_path / "final", model_card)
     loaded = AutoModelForCausalLM.from_pretrained(tmp_path / "final")
     assert torch.allclose(logits(loaded, ids), logits(resumed, ids), atol=1e-5)
+
+
+@pytest.mark.cluster
+def test_a_lora_checkpoint_loads_as_its_card_says_from_another_directory(hub_dir, model_card, tmp_path,
+                                                                        monkeypatch):
+    # The base as a params file names it: a path relative to where the run started.
+    monkeypatch.chdir(hub_dir.parent)
+    model, tokenizer = load_policy(hub_dir.name)
+    model = add_lora(model, LoraConfig(4, 8.0, 0.0, ("q_proj", "v_proj")))
+    lora_step(model)
+    model.eval()
+    save_policy(model, tokenizer, tmp_path / "ckpt", model_card)
+    monkeypatch.chdir(tmp_path)  # elsewhere: the relative base path no longer resolves from here
+    card = (tmp_path / "ckpt/README.md").read_text()
+    block = card.split("## Load")[1].split("```python\n")[1].split("```")[0]
+    prompt = "Step 1: 2+2=4"
+    scope = {"DIR": str(tmp_path / "ckpt"), "prompt": prompt}
+    exec(block, scope)  # the card's own load-and-generate code, as a user runs it  # noqa: S102
+    ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt").input_ids
+    assert torch.allclose(logits(scope["model"], ids[0].tolist()), logits(model, ids[0].tolist()), atol=1e-5)
+    assert torch.equal(scope["out"], model.generate(ids, do_sample=False))  # greedy, the card's stop settings
 
 
 def test_localization_prompt_is_one_chat_templated_user_turn(hub_dir):

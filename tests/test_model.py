@@ -41,11 +41,23 @@ def test_checkpoint_carries_a_model_card_and_stops_at_eos(tiny_model, tokenizer,
     assert "| arm | grpo |" in card and "| seed | 3 |" in card and "| validation pass@1 | 0.2500 |" in card
     assert "unmeasured" not in card and "base_model" not in card  # no unknown score, no base for a from-scratch model
     assert "--dtype float32" in card and THOUGHT_END in card
+    assert '"max_tokens": 48' in card and "max_tokens=48" in card  # vLLM's API reads no max_new_tokens
+    assert "was not measured" in card  # no EOS measurement given: the card does not claim one
     generation = json.loads((tmp_path / "ckpt/generation_config.json").read_text())
     assert (generation["eos_token_id"], generation["max_new_tokens"]) == (tokenizer.eos_token_id, 48)
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "ckpt")
     out = model.generate(torch.tensor([[10, 11, 12]]), do_sample=False)
     assert out.shape[1] <= 3 + 48  # the card's budget holds without any argument
+
+
+def test_the_card_states_the_measured_eos_share(tiny_model, tokenizer, model_card, tmp_path):
+    save_policy(tiny_model, tokenizer, tmp_path / "all", model_card.with_eos({"eos": 10, "chains": 10}))
+    assert "ends in EOS on 10 of 10 validation problems (100%), so plain generation stops where the project " \
+        "stops" in (tmp_path / "all/README.md").read_text()
+    save_policy(tiny_model, tokenizer, tmp_path / "some", model_card.with_eos({"eos": 3, "chains": 10}))
+    card = (tmp_path / "some/README.md").read_text()
+    assert "3 of 10 validation problems (30%)" in card and "cut each response after the thought" in card
+    assert "stops where the project stops" not in card
 
 
 def test_unknown_characters_map_to_unk(tokenizer):

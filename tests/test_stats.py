@@ -80,11 +80,15 @@ def test_paired_bootstrap_recovers_a_known_difference_and_its_spread():
     assert verdict(result, "greater", 0.02) == "reproduced"
 
 
-def test_paired_bootstrap_of_identical_arms_is_centred_on_zero():
+def test_paired_bootstrap_of_identical_arms_gives_no_interval_and_of_near_identical_ones_holds_zero():
     rng = np.random.default_rng(1)
     a = rng.integers(0, 2, (5, 500))
     result = paired_bootstrap(a - a, alpha=0.05)
-    assert result["estimate"] == 0.0 and result["ci_low"] == result["ci_high"] == 0.0
+    # every resample is 0: no interval (a [0, 0] one would claim a certain tie), and the reason says why
+    assert result["estimate"] == 0.0 and result["ci_low"] is None and "identical" in result["reason"]
+    assert verdict(result, "equal", 0.02) == "n/a"
+    shifted = paired_bootstrap(a - a + rng.normal(0, 0.01, a.shape), alpha=0.05)
+    assert shifted["ci_low"] < 0 < shifted["ci_high"] and shifted["reason"] is None
 
 
 def test_one_seed_gives_no_interval_and_verdict_na():

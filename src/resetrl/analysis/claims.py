@@ -6,8 +6,11 @@ same validation / test problems), and resample both (`stats.paired_bootstrap`). 
     tokens, every token counted (failed parents and localization calls included), up to the
     largest budget every compared run reaches, as the mean accuracy over that budget;
   * final test greedy pass@1 (ids ending in `_final`).
-The verdict rules are `stats.verdict`'s: the interval decides, "n/a" with fewer than two seeds.
-Each record: {id, claim, measure, verdict, estimate, ci_low, ci_high, n_seeds, mde, se, alpha}.
+The verdict rules are `stats.verdict`'s: the interval decides; "n/a" with its `reason` where there is none
+(fewer than two seeds, an empty split, no resets, both arms alike on every problem).
+Each record: {id, claim, measure, kind, verdict, estimate, ci_low, ci_high, n_seeds, mde, se, alpha, min_effect,
+boundary_se, firm}; an arm comparison adds {arm, baseline, measure_key, baseline_mean} (the baseline's own
+score on the measure: what a difference is read against).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from resetrl.analysis.stats import (
     FIRM_SE,
     area_under_curve,
     boundary_distance_se,
+    interval_from_se,
     one_sample_interval,
     paired_bootstrap,
     seed_bootstrap,
@@ -62,10 +66,10 @@ def comparisons(roles: dict[str, str]) -> list[Comparison]:
 
 
 def _record(id_: str, claim: str, measure: str, kind: str, result: dict, min_effect: float) -> dict:
-    keys = ("estimate", "ci_low", "ci_high", "n_seeds", "mde", "se", "alpha")
+    keys = ("estimate", "ci_low", "ci_high", "n_seeds", "mde", "se", "alpha", "reason")
     distance = boundary_distance_se(result, kind, min_effect)
     return {"id": id_, "claim": claim, "measure": measure, "kind": kind,
-            "verdict": verdict(result, kind, min_effect), **{k: result[k] for k in keys},
+            "verdict": verdict(result, kind, min_effect), **{k: result[k] for k in keys}, "min_effect": min_effect,
             "boundary_se": distance, "firm": distance is not None and distance >= FIRM_SE}
 
 
@@ -103,11 +107,16 @@ def arm_claims(runs: dict, roles: dict[str, str], alpha: float, min_effect: floa
         a, b = runs[roles[c.better]], runs[roles[c.baseline]]
         for measure in measures:
             suffix = {"auc": "", "auc_sampled": "_sampled", "final": "_final"}[measure]
-            diff = per_problem(a, measure, budget) - per_problem(b, measure, budget)
+            better, baseline = per_problem(a, measure, budget), per_problem(b, measure, budget)
+            result = paired_bootstrap(better - baseline, alpha)
+            if baseline.size and np.ptp(np.concatenate([better.ravel(), baseline.ravel()])) == 0:
+                # Both arms alike on every problem of every seed (all 0 at the floor): nothing to tell apart.
+                result = interval_from_se(0.0, None, len(a), alpha,
+                                          f"every run of both arms scores {baseline.flat[0]:g} on every problem")
             text = f"{c.claim} ({roles[c.better]} - {roles[c.baseline]})"
-            record = _record(c.id + suffix, text, MEASURES[measure].format(budget=budget), c.kind,
-                             paired_bootstrap(diff, alpha), min_effect)
-            out.append({**record, "arm": roles[c.better], "baseline": roles[c.baseline], "measure_key": measure})
+            record = _record(c.id + suffix, text, MEASURES[measure].format(budget=budget), c.kind, result, min_effect)
+            out.append({**record, "arm": roles[c.better], "baseline": roles[c.baseline], "measure_key": measure,
+                        "baseline_mean": float(baseline.mean()) if baseline.size else None})
     return out
 
 

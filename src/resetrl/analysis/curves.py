@@ -13,18 +13,20 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
-from resetrl.analysis.stats import first_reach, speedup  # noqa: E402
-from resetrl.core.metrics import VAL_PASS1
+from resetrl.core.metrics import VAL_PASS1  # noqa: E402
+
+# One colour per arm in every figure (and per role in the regime map), told apart also with colour-blind
+# vision: the Okabe-Ito palette plus Paul Tol's indigo and wine (tests/test_analysis.py checks every pair
+# under simulated protan-, deuter- and tritanopia). GRPO black, its matched-loss control indigo.
+ARM_COLORS = {"grpo": "#000000", "grpo_pgseq": "#332288", "rrpo": "#009E73", "srpo": "#E69F00", "oracle": "#D55E00",
+              "demo": "#0072B2", "oracle_1x8": "#CC79A7", "vineppo": "#56B4E9", "process_oracle": "#882255",
+              "first_error_credit": "#F0E442", "sft": "#7f7f7f"}
+OTHER_COLORS = ("#88CCEE", "#44AA99", "#117733", "#DDCC77", "#CC6677", "#AA4499")  # Tol's muted, for other arms
 
 # One paper-column style shared by every figure of the study.
 STYLE = {"figure.figsize": (6.75, 2.6), "font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8,
          "legend.fontsize": 7, "xtick.labelsize": 7, "ytick.labelsize": 7, "lines.linewidth": 1.2,
          "axes.spines.top": False, "axes.spines.right": False, "savefig.bbox": "tight", "savefig.dpi": 200}
-# One colour per arm in every figure (and per role in the regime map): GRPO blue, its matched-loss
-# control light blue, RRPO green, SRPO orange, the oracle red; other arms take the rest in turn.
-ARM_COLORS = {"grpo": "#1f77b4", "grpo_pgseq": "#9ecae1", "rrpo": "#2ca02c", "srpo": "#ff7f0e", "oracle": "#d62728",
-              "sft": "#7f7f7f"}
-OTHER_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#393b79", "#637939", "#843c39")
 
 
 def arm_color(name: str) -> str:
@@ -33,13 +35,6 @@ def arm_color(name: str) -> str:
     if name in ARM_COLORS:
         return ARM_COLORS[name]
     return OTHER_COLORS[sum(name.encode()) % len(OTHER_COLORS)]
-
-
-def smooth(values: list[float] | np.ndarray, window: int = 5) -> np.ndarray:
-    """Centred moving average (shorter windows at the ends), for noisy per-step curves."""
-    values = np.asarray(values, dtype=float)
-    half = window // 2
-    return np.array([values[max(0, i - half):i + half + 1].mean() for i in range(len(values))])
 
 
 def mean_se(values_SN: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -57,55 +52,37 @@ def eval_curve(history: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]
             np.array([r[VAL_PASS1] for r in points]))
 
 
-def speedup_text(reach: float | None, factor: float | None) -> str:
-    """A speed-up as the figure and the results page show it: the target is never reached, reached
-    at the start (a ratio over 0 steps has no value), or the factor."""
-    if reach is None:
-        return "never"
-    return "at start" if factor is None else f"x{factor:.2f}"
-
-
 def plot_learning_curves(runs: dict[str, list[list[dict]]], out: Path, reference: str | None = None) -> None:
     """Change of validation accuracy from each seed's warm start (its step-0 value), mean +- SE over
     seeds: the warm starts differ by seed far more than the arms do, so absolute curves would show
-    only their spread. With a reference arm, each label gives the speed-up (steps, tokens) to the
-    reference's final seed-mean accuracy, and a dashed line marks that target."""
+    only their spread. With a reference arm, a dashed line marks its final seed-mean accuracy. The legend
+    names arms only: a first-passage speed-up has no interval, so the figure claims none (the results
+    page's compute-matched comparisons judge; its speed-up table is descriptive)."""
     plt.rcParams.update(STYLE)
     fig, (ax_step, ax_tok) = plt.subplots(1, 2, sharey=True)
     summaries = {}
-    for method, histories in sorted(runs.items()):
+    for method, histories in runs.items():
         curves = [eval_curve(h) for h in histories]
         n = min(len(c[0]) for c in curves)  # seeds share the eval schedule; guard ragged ends
         gains_SN = np.stack([c[2][:n] - c[2][0] for c in curves])
         summaries[method] = (curves[0][0][:n], np.mean([c[1][:n] for c in curves], axis=0), *mean_se(gains_SN),
                              len(curves))
-    target = summaries[reference][2][-1] if reference in summaries else None
     for method, (steps, tokens, mean, se, n_seeds) in summaries.items():
-        label = f"{method} (n={n_seeds} seeds)"
-        if target is not None and method != reference:
-            ref_steps, ref_tokens, ref_mean = summaries[reference][:3]
-            texts = []
-            for rx, x in ((ref_steps, steps), (ref_tokens, tokens)):
-                reach = first_reach(x, mean, target)
-                texts.append(speedup_text(reach, speedup(first_reach(rx, ref_mean, target), reach)))
-            if texts[0] == texts[1] and not texts[0].startswith("x"):
-                label += {"never": ": never reaches the target", "at start": ": at the target from the start"}[texts[0]]
-            else:
-                label += f": speed-up {texts[0]} (steps), {texts[1]} (tokens)"
         for ax, x in ((ax_step, steps), (ax_tok, tokens)):
-            ax.plot(x, mean, label=label, color=arm_color(method))
-            ax.fill_between(x, mean - se, mean + se, alpha=0.25, color=arm_color(method))
+            ax.plot(x, mean, label=f"{method} (n={n_seeds})", color=arm_color(method))
+            ax.fill_between(x, mean - se, mean + se, alpha=0.2, color=arm_color(method), linewidth=0)
     for ax in (ax_step, ax_tok):
-        if target is not None:
-            ax.axhline(target, color="black", linestyle="--", linewidth=0.6, label=f"{reference} final (target)")
+        if reference in summaries:
+            ax.axhline(summaries[reference][2][-1], color="grey", linestyle="--", linewidth=0.6,
+                       label=f"{reference} final")
         ax.axhline(0.0, color="grey", linestyle=":", label="SFT warm start")
         ax.grid(alpha=0.3)
     ax_step.set_xlabel("RL step")
     ax_tok.set_xlabel("generated tokens (cumulative)")
     ax_tok.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1e3:g}k"))
     ax_step.set_ylabel("validation greedy pass@1,\nchange from the warm start")
-    # Below both panels: the speed-up labels are long and would cover the curves.
-    fig.legend(*ax_tok.get_legend_handles_labels(), loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2,
+    handles, labels = ax_tok.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(len(labels), 5),
                frameon=False)
     fig.suptitle("Learning curves (mean ± SE over seeds of each seed's change from its warm start)")
     save_figure(fig, out)

@@ -10,8 +10,9 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless: stages run on servers and in CI
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 
-from resetrl.analysis.curves import STYLE, arm_color, save_figure, smooth  # noqa: E402
+from resetrl.analysis.curves import STYLE, arm_color, save_figure  # noqa: E402
 from resetrl.analysis.summaries import DEVIATION_BUCKETS  # noqa: E402
 
 CAPTIONS = {
@@ -27,8 +28,9 @@ CAPTIONS = {
                          "(suffixes pooled over steps and seeds).",
     "clean_vs_erroneous": "Suffix-group pass@k (at least one correct suffix) from clean vs erroneous prefixes, "
                           "with Wilson 95% intervals.",
-    "grad_signal": "Reset / base gradient-signal ratio per RL step (mean over seeds; faint: each step, solid: "
-                   "5-step moving average); 1 = no more signal than a fresh group.",
+    "grad_signal": "Reset / base gradient-signal ratio per RL step: each seed's 5-step moving average, mean ± SE "
+                   "over seeds (band); faint: the raw per-step seed mean. 1 = no more signal than a fresh group; the "
+                   "legend gives the run mean ± SE over seeds.",
     "cpi_theory": "CPI with random resets (RR) vs an improvability oracle (CARO) on a tabular thought tree: samples "
                   "per iteration and improvement per iteration against p, next to the theorem's slopes (-2, -1).",
 }
@@ -61,7 +63,10 @@ def reset_positions(summary: dict, out: Path) -> None:
 
 
 def localization(summary: dict, out: Path) -> None:
-    data = {m: v for m, v in summary["localization"].items() if summary["selectors"][m] != "oracle"}
+    # Arms whose resets have a localization to judge: not the oracle (exact by construction), not one with
+    # no deviations recorded (the demo reset goes into the task's own solution, not to a step of the parent).
+    data = {m: v for m, v in summary["localization"].items()
+            if summary["selectors"][m] != "oracle" and (v["start"]["n"] or v["end"]["n"])}
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(1, max(len(data), 1), sharey=True, squeeze=False)
         for ax, (m, label) in zip(axes[0], zip(data, _labels(summary, list(data)))):
@@ -80,8 +85,8 @@ def localization(summary: dict, out: Path) -> None:
 
 
 def suffix_correction(summary: dict, out: Path) -> None:
-    data = summary["suffix_correction"]
     labels = [b[2] for b in DEVIATION_BUCKETS]
+    data = {m: v for m, v in summary["suffix_correction"].items() if any(v[b]["rate"] is not None for b in labels)}
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots()
         width = 0.8 / max(len(data), 1)
@@ -103,7 +108,8 @@ def suffix_correction(summary: dict, out: Path) -> None:
 
 
 def clean_vs_erroneous(summary: dict, out: Path) -> None:
-    data = summary["clean_vs_erroneous"]
+    data = {m: v for m, v in summary["clean_vs_erroneous"].items()  # arms whose resets were judged clean or not
+            if any(v[kind]["group_pass"]["rate"] is not None for kind in ("clean", "erroneous"))}
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots()
         for i, kind in enumerate(("clean", "erroneous")):
@@ -129,12 +135,18 @@ def grad_signal(summary: dict, out: Path) -> None:
         for m, label in zip(data, _labels(summary, list(data))):
             g = data[m]
             ax.plot(g["steps"], g["mean_per_step"], color=arm_color(m), alpha=0.25, linewidth=0.6)  # raw, per step
-            ax.plot(g["steps"], smooth(g["mean_per_step"]), color=arm_color(m),
-                    label=f"{label}, run mean {g['run_means']['mean']:.2f} (5-step average)")
+            mean, se = np.array(g["smoothed_mean"]), np.array(g["smoothed_se"])
+            ax.plot(g["steps"], mean, color=arm_color(m),
+                    label=f"{label}, run mean {g['run_means']['mean']:.2f} ± {g['run_means']['se']:.2f} "
+                          f"(n={g['run_means']['n']})")
+            ax.fill_between(g["steps"], mean - se, mean + se, color=arm_color(m), alpha=0.2, linewidth=0)
         ax.axhline(1.0, color="gray", linestyle=":")
         ax.set_xlabel("RL step")
         ax.set_ylabel("gradient signal, reset / base")
-        ax.legend()
+        if data:
+            ax.legend()
+        else:  # no reset arm logged a ratio (no failed parent was ever found)
+            ax.text(0.5, 0.5, "no reset groups: no ratio", transform=ax.transAxes, ha="center")
         save_figure(fig, out)
 
 
@@ -152,7 +164,8 @@ def family_gains(rows: list[dict], out: Path) -> None:
             auc = r["auc"]
             if auc["ci_low"] is not None:
                 ax.plot([auc["ci_low"], auc["ci_high"]], [y, y], color=arm_color(r["arm"]), linewidth=2.5, alpha=0.5)
-            ax.plot(auc["estimate"], y, "o", color=arm_color(r["arm"]), markersize=4)
+            ax.plot(auc["estimate"], y, "o", color=arm_color(r["arm"]), markersize=4.5, markeredgecolor="black",
+                    markeredgewidth=0.4)  # the edge keeps a light colour (yellow) visible on white
         ax.axvline(0.0, color="#7f7f7f", linewidth=0.8)
         ax.set_yticks(range(len(ranked)), [r["label"] for r in ranked])
         ax.set_xlabel(f"validation AUC gain over {rows[0]['arm']} at matched tokens (≤ {rows[0]['budget']:,.0f})")

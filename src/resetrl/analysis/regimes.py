@@ -49,6 +49,17 @@ def _label(name: str, s: dict) -> str:
     return f"{name} (slip {d['slip_rate']:g}, last step {d['final_step_accuracy']})"
 
 
+def _mark_settings(ax, settings: dict[str, dict], with_design: bool) -> None:
+    """Each setting's measured p as a dashed line, named above the plot area (out of the data's way), the
+    names of settings with close p at staggered heights so that they never overlap."""
+    for k, (name, s) in enumerate(sorted(settings.items(), key=lambda item: item[1]["task"]["p_reach"])):
+        p = s["task"]["p_reach"]
+        ax.axvline(p, color="grey", linestyle="--", linewidth=0.5, alpha=0.6)
+        ax.annotate(_label(name, s) if with_design else name, (p, 1.0), xytext=(0, 3 + 8 * k),
+                    textcoords="offset points", xycoords=ax.get_xaxis_transform(), ha="center", va="bottom",
+                    fontsize=6, arrowprops={"arrowstyle": "-", "color": "grey", "linewidth": 0.5})
+
+
 def plot_regime_map(settings: dict[str, dict], theory: dict, out: Path) -> None:
     with plt.rc_context(STYLE):
         fig, (ax, ax_th) = plt.subplots(1, 2)
@@ -65,10 +76,7 @@ def plot_regime_map(settings: dict[str, dict], theory: dict, out: Path) -> None:
             if predicted:
                 ax.plot(*zip(*predicted), "x--", color=arm_color(role), alpha=0.6, linewidth=0.8,
                         label=f"{role}: tabular prediction")
-        # Settings whose p lie close together get their labels at staggered heights.
-        for k, (name, s) in enumerate(sorted(settings.items(), key=lambda item: item[1]["task"]["p_reach"])):
-            ax.annotate(_label(name, s), (s["task"]["p_reach"], 0.03 + 0.07 * k),
-                        xycoords=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=6)
+        _mark_settings(ax, settings, with_design=True)
         ax.axhline(0.0, color="grey", linestyle=":")
         ax.set_xlabel("measured p (fresh chains reaching the first-error state clean)")
         ax.set_ylabel("gain over GRPO, validation AUC\n(95% interval)")
@@ -76,13 +84,11 @@ def plot_regime_map(settings: dict[str, dict], theory: dict, out: Path) -> None:
         rows = theory["rows"]
         ax_th.loglog([r["p"] for r in rows], [r["improvement_ratio"] for r in rows], "o-", color="black",
                      label="CPI theory: oracle / random-reset\nimprovement per iteration")
-        for k, (name, s) in enumerate(sorted(settings.items(), key=lambda item: item[1]["task"]["p_reach"])):
-            ax_th.axvline(s["task"]["p_reach"], color="grey", linestyle="--", linewidth=0.7)
-            ax_th.annotate(name, (s["task"]["p_reach"], 0.97 - 0.07 * k), xycoords=ax_th.get_xaxis_transform(),
-                           ha="right", va="top", fontsize=6)
+        _mark_settings(ax_th, settings, with_design=False)
         ax_th.set_xlabel("p")
         ax_th.legend(loc="lower left")
-        fig.suptitle("Where resets help: gain over GRPO against p (left), the theory's prediction (right)")
+        fig.suptitle("Where resets help: gain over GRPO against p (left), the theory's prediction (right)",
+                     y=1.02 + 0.04 * len(settings))
         save_figure(fig, out)
 
 

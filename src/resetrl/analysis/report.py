@@ -11,9 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from resetrl.analysis.claims import TOKENS, arm_claims, arm_roles, auc_budget, per_problem
-from resetrl.analysis.curves import speedup_text
 from resetrl.analysis.figures import CAPTIONS, FIGURES, family_gains
-from resetrl.analysis.stats import FIRM_SE, one_sample_interval, paired_bootstrap
+from resetrl.analysis.stats import FIRM_SE, one_sample_interval, paired_bootstrap, verdict
 from resetrl.analysis.summaries import analyze, final_table, load_runs
 from resetrl.analysis.tabular import predict_at_profile
 from resetrl.core.config import family_arms
@@ -60,16 +59,15 @@ def write_ablation_table(results: Path, params) -> None:
     write_tables(results / "tables", "ablations", header, rows)
 
 
-def family_verdict(result: dict, min_effect: float) -> str:
-    """What a gain's interval says: gains (above 0), loses (below 0), no gain of min_effect (below it),
-    else inconclusive; n/a with one seed."""
-    if result["ci_low"] is None:
-        return "n/a"
-    if result["ci_low"] > 0:
-        return "gains"
-    if result["ci_high"] < 0:
-        return "loses"
-    return f"no gain of {min_effect:g}" if result["ci_high"] < min_effect else "inconclusive"
+def family_verdict(result: dict, min_effect: float) -> tuple[str, str]:
+    """What a gain's interval says, as a word (gains: above 0; loses: below 0; no gain: below min_effect;
+    inconclusive; n/a where there is no interval) and the range it allows (or the reason for n/a)."""
+    record = {**result, "kind": "greater", "verdict": verdict(result, "greater", min_effect)}
+    if record["verdict"] == "n/a":
+        return "n/a", result["reason"]
+    word = {"reproduced": "gains", "inconclusive": "inconclusive"}.get(
+        record["verdict"], "loses" if result["ci_high"] < 0 else "no gain")
+    return word, reading(record)
 
 
 def family_rows(runs: dict, arms, alpha: float, min_effect: float) -> list[dict]:
@@ -85,9 +83,10 @@ def family_rows(runs: dict, arms, alpha: float, min_effect: float) -> list[dict]
                "budget": budget}
         if m != baseline:
             for measure in ("auc", "final"):
-                diff = per_problem(rs, measure, budget) - per_problem(runs[baseline], measure, budget)
-                row[measure] = paired_bootstrap(diff, alpha)
-            row["verdict"] = family_verdict(row["auc"], min_effect)
+                base = per_problem(runs[baseline], measure, budget)
+                row[measure] = {**paired_bootstrap(per_problem(rs, measure, budget) - base, alpha),
+                                "baseline": baseline, "baseline_mean": float(base.mean())}
+            row["verdict"], row["reading"] = family_verdict(row["auc"], min_effect)
         rows.append(row)
     return [rows[0], *sorted(rows[1:], key=lambda r: -r["auc"]["estimate"])]
 
@@ -96,7 +95,7 @@ def _gain(result: dict | None) -> str:
     if result is None:
         return "baseline"
     if result["ci_low"] is None:
-        return f"{result['estimate']:+.3f}"
+        return f"{_num(result['estimate'], '+.3f', 'n/a')} ({result['reason']})"
     return f"{result['estimate']:+.3f} [{result['ci_low']:+.3f}, {result['ci_high']:+.3f}]"
 
 
@@ -109,7 +108,8 @@ def write_family_table(results: Path, params) -> str:
     ci = f"{1 - study.alpha:.0%}"
     header = ["rank", "arm", "family", f"AUC gain over {family[0]} [{ci} CI]", "verdict",
               f"final test gain [{ci} CI]", "generated tokens / run", "train min / run"]
-    table = [[str(i) if i else "–", r["label"], r["family"], _gain(r.get("auc")), r.get("verdict", "–"),
+    table = [[str(i) if i else "–", r["label"], r["family"], _gain(r.get("auc")),
+              f"{r['verdict']}: {r['reading']}" if "verdict" in r else "–",
               _gain(r.get("final")), f"{r['tokens'] / 1e3:.0f}k", f"{r['minutes']:.1f}"]
              for i, r in enumerate(rows)]
     claims = [c for c in arm_claims(runs, arm_roles(family, params.arms), study.alpha, study.min_effect, ("auc",))
@@ -119,7 +119,7 @@ def write_family_table(results: Path, params) -> str:
     page = write_tables(results / "tables", "family", header, table)
     if claims:  # the comparisons between the family's own arms, below the ranking
         page += "\n" + markdown_table(["claim", f"AUC difference [{ci} CI]", "verdict"],
-                                      [[c["claim"], _gain(c), c["verdict"]] for c in claims])
+                                      [[c["claim"], _gain(c), f"{c['verdict']}: {reading(c)}"] for c in claims])
     if left_out := [m for m in study.family if m not in family]:
         page += f"\nLeft out (they need the procedural task's step checker): {', '.join(left_out)}.\n"
     if page != (results / "tables" / "family.md").read_text():
@@ -170,6 +170,7 @@ def results_page(summary: dict, params, theory: dict | None, table_md: str, meas
         "",
         timing,
         "",
+        *floor_banner(summary),
         "## Final results (greedy pass@1 and sampled pass@k; ID = test; OOD = the ood split, its own chain lengths "
         "and op mix (task.ood_*), or the benchmark files of real data)",
         "",
@@ -205,27 +206,63 @@ def results_page(summary: dict, params, theory: dict | None, table_md: str, meas
     return "\n".join(lines)
 
 
+SHORT_MEASURES = {"auc": "greedy AUC", "auc_sampled": "sampled AUC", "final": "final test"}
+
+
+FLOOR_SHARE = 0.5  # above it, most of the baseline's groups carry no outcome signal
+
+
+def floor_banner(summary: dict) -> list[str]:
+    """A warning above everything when most of the baseline's training groups had no outcome signal (all
+    chains alike): its updates are mostly zero, so no arm can be seen to differ much from it."""
+    signal = summary.get("baseline_signal") or {}
+    zero, reward = signal.get("zero_signal_groups"), signal.get("reward")
+    if zero is None or zero <= FLOOR_SHARE:
+        return []
+    where = ("at the floor: most groups get no reward" if reward < 1 / 3 else
+             "at the ceiling: most groups are solved by every chain" if reward > 2 / 3 else
+             "without outcome signal: most groups are solved by all or none of their chains")
+    return [f"> **This regime is {where}.** {zero:.0%} of {summary['methods'][0]}'s training groups had no "
+            f"outcome signal (every chain of the group scored the same; mean training reward {reward:.2f}), so most "
+            "updates are zero and the arms can hardly differ. A verdict that rules a gain out rules out only the size "
+            "it states; expect *inconclusive*. Pick a regime where most groups are mixed (the docs' task page).", ""]
+
+
 def claims_section(claims: list[dict], seeds: list[int]) -> list[str]:
-    """The claims as a table (estimate, interval, MDE, verdict) and in plain words."""
+    """Every claim once, in one table (a claim's measures on consecutive rows), with what its interval says;
+    plain words only for the primary comparisons."""
     alpha = claims[0]["alpha"] if claims else 0.05
     lines = ["## Claims", ""]
     if len(seeds) < 2:
         lines += [f"> **One seed ({seeds[0]}): no comparison can be judged, every verdict is n/a.** The seeds are "
                   "what the intervals are made of; run the default study for verdicts.", ""]
+    measures = {c["measure_key"]: c["measure"] for c in claims if "measure_key" in c}
     lines += [f"Paired by seed and problem (bootstrap over both), {100 * (1 - alpha):.0f}% intervals "
-              f"(alpha {alpha:g}), MDE = the smallest true effect found with 80% power. A claimed gain is "
-              "*reproduced* when the interval excludes 0 in the claimed direction, *not reproduced* when it "
-              "excludes the smallest gain of interest, "
-              "else *inconclusive*; a claimed tie is reproduced when the interval lies inside that margin. "
-              f"A verdict is *borderline* where an end of its interval lies within {FIRM_SE:g} standard errors of a "
-              "bound that decides it (0 or the margin): a rerun on another machine moves an estimate by about 1.4 "
-              "standard errors and can turn such a verdict into or out of *inconclusive* (README, *What "
-              "reproduces*). Also as `results/claims.json` (`boundary_se`, `firm`).", "",
-              "| id | claim | measure | estimate [95% CI] | MDE | seeds | verdict |", "|---|---|---|---|---|---|---|"]
-    lines += [f"| `{c['id']}` | {c['claim']} | {c['measure']} | {_interval(c)} | {_num(c['mde'], '.3f', '–')} | "
-              f"{c['n_seeds']} | **{c['verdict']}**{_firmness(c)} |" for c in claims]
-    if len(seeds) >= 2:  # with one seed every sentence would say "no verdict"
-        lines += ["", "In words:", ""] + [f"- {plain_words(c)}" for c in claims]
+              f"(alpha {alpha:g}), MDE = the smallest true effect found with 80% power. Arm comparisons are in "
+              "points of pass@1 (0.01 = 1 point), read against the baseline's own score: "
+              + "; ".join(f"*{SHORT_MEASURES[k]}*: {text}" for k, text in measures.items()) + ". "
+              "A claimed gain is *reproduced* when the interval excludes 0 in the claimed direction, *not "
+              "reproduced* when it excludes the smallest gain of interest (it then says which gains it rules out), "
+              "else *inconclusive* (it says what the interval allows); a claimed tie is reproduced when the interval "
+              f"lies inside that margin. *Borderline*: an end of the interval lies within {FIRM_SE:g} standard errors "
+              "of a bound that decides the verdict (0 or the margin); a rerun on another machine moves an estimate by "
+              "about 1.4 standard errors and can turn such a verdict into or out of *inconclusive*. Also as "
+              "`results/claims.json` (`boundary_se`, `firm`).", "",
+              "| id | claim | measure | estimate [95% CI] | MDE | seeds | verdict: what the interval says |",
+              "|---|---|---|---|---|---|---|"]
+    previous = None
+    for c in claims:
+        claim = "" if c["claim"] == previous else c["claim"]  # one claim, its measures on the rows below
+        previous = c["claim"]
+        measure = SHORT_MEASURES.get(c.get("measure_key"), c["measure"])
+        estimate = f"{_amount(c, c['estimate'])} [no interval]" if c["ci_low"] is None else \
+            f"{_amount(c, c['estimate'])} [{_amount(c, c['ci_low'])}, {_amount(c, c['ci_high'])}]"
+        mde = "–" if c["mde"] is None else _amount(c, c["mde"], sign=False)
+        lines.append(f"| `{c['id']}` | {claim} | {measure} | {estimate} | {mde} | {c['n_seeds']} | "
+                     f"**{c['verdict']}**: {reading(c)}{_firmness(c)} |")
+    primary = [c for c in claims if c["id"] in PRIMARY_COMPARISONS]
+    if len(seeds) >= 2 and primary:  # with one seed every sentence would say "no verdict"
+        lines += ["", "The primary comparisons in words:", ""] + [f"- {plain_words(c)}" for c in primary]
     return lines
 
 
@@ -235,28 +272,79 @@ def _firmness(c: dict) -> str:
 
 def _interval(c: dict) -> str:
     if c["ci_low"] is None:
-        return f"{c['estimate']:+.3f} [no interval]"
+        return f"{_num(c['estimate'], '+.3f', 'n/a')} [no interval]"
     return f"{c['estimate']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]"
 
 
-def plain_words(c: dict) -> str:
-    """One sentence per claim: what was measured and what the interval allows one to say."""
-    head = f"**{c['claim']}** ({c['measure']}): {c['estimate']:+.3f}"
+def _amount(c: dict, x: float | None, sign: bool = True) -> str:
+    """A difference in the claim's unit: points of pass@1 for arm comparisons, else the measure's own."""
+    if x is None:
+        return "n/a"
+    if "baseline_mean" in c:
+        return f"{100 * x:{'+' if sign else ''}.1f}"
+    return f"{x:{'+' if sign else ''}.3f}"
+
+
+def _unit(c: dict) -> str:
+    return " points" if "baseline_mean" in c else ""
+
+
+def _of_baseline(c: dict, *xs: float) -> str:
+    """The difference relative to the baseline's own score (a 2-point gain on 7 is 29%, on 90 it is 2%)."""
+    b = c.get("baseline_mean")
+    if not b:
+        return ""
+    shares = [f"{x / b:.{0 if abs(x / b) >= 0.1 else 1}%}" for x in xs]
+    return f" ({' to '.join(shares)} of {c['baseline']}'s {100 * b:.1f})"
+
+
+def reading(c: dict) -> str:
+    """What the interval allows one to say, in the claim's unit: the gains it rules out, the range it allows."""
     if c["verdict"] == "n/a":
-        return f"{head}, from {c['n_seeds']} seed(s): no interval, so no verdict."
-    span = f"{head}, 95% CI [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}] over {c['n_seeds']} seeds"
-    if not c["firm"]:
-        span += f" (borderline: an end within {c['boundary_se']:.1f} SE of a deciding bound)"
+        return c["reason"]
+    low, high, margin = c["ci_low"], c["ci_high"], c.get("min_effect")
+    allows = f"the interval allows {_amount(c, low)} to {_amount(c, high)}{_unit(c)}"
+    if c["kind"] == "equal":
+        tie = f"±{_amount(c, margin, sign=False)}"
+        return {"reproduced": f"a tie: {_amount(c, low)} to {_amount(c, high)}{_unit(c)}, inside {tie}",
+                "not reproduced": f"no tie: {_amount(c, low)} to {_amount(c, high)}{_unit(c)}, outside {tie}",
+                }.get(c["verdict"], f"{allows}, past the tie margin {tie}")
+    # A claimed decrease ("less") reads as a gain of the negated difference.
+    flip = -1.0 if c["kind"] == "less" else 1.0
+    low, high = sorted((flip * low, flip * high))
+    gain, opposite = ("gain", "lower") if flip > 0 else ("decrease", "higher")
     if c["verdict"] == "reproduced":
-        return f"{span}: reproduced."
+        return (f"a {gain} of {_amount(c, low, False)} to {_amount(c, high, False)}{_unit(c)}"
+                f"{_of_baseline(c, low, high)}")
     if c["verdict"] == "not reproduced":
-        what = "the difference lies outside the tie margin" if c["kind"] == "equal" else \
-            "the interval rules out the claimed effect: the method does not win here"
-        return f"{span}: not reproduced, {what}."
-    what = "the interval reaches past the tie margin" if c["kind"] == "equal" else \
-        "the interval holds both no effect and the effect of interest"
-    return (f"{span}: inconclusive, {what}; this study detects only effects of about {c['mde']:.3f} or more "
-            "(80% power).")
+        if high < 0:
+            return f"{opposite} by {_amount(c, -high, False)} to {_amount(c, -low, False)}{_unit(c)}"
+        return f"rules out a {gain} above {_amount(c, high, False)}{_unit(c)}{_of_baseline(c, high)}"
+    return allows
+
+
+def plain_words(c: dict) -> str:
+    """One sentence for a primary claim: what was measured and what the interval allows one to say."""
+    head = f"**{c['claim']}** ({SHORT_MEASURES.get(c.get('measure_key'), c['measure'])}): " \
+           f"{_amount(c, c['estimate'])}{_unit(c)}"
+    if c["verdict"] == "n/a":
+        return f"{head}: no verdict, {c['reason']}."
+    text = f"{head}, 95% CI [{_amount(c, c['ci_low'])}, {_amount(c, c['ci_high'])}] over {c['n_seeds']} seeds: " \
+           f"{c['verdict']}, {reading(c)}"
+    if c["verdict"] == "inconclusive":
+        text += f"; this study detects effects of about {_amount(c, c['mde'], False)}{_unit(c)} or more (80% power)"
+    if not c["firm"]:
+        text += f" (borderline: an end within {c['boundary_se']:.1f} SE of a deciding bound)" \
+            if c["boundary_se"] is not None else ""
+    return text + "."
+
+
+def speedup_text(reach: float | None, factor: float | None) -> str:
+    """A speed-up as the results page shows it: the target is never reached, reached
+    at the start (a ratio over 0 steps has no value), or the factor."""
+    if reach is None:
+        return "never"
+    return "at start" if factor is None else f"x{factor:.2f}"
 
 
 def _num(x: float | None, fmt: str = ".2f", missing: str = "never") -> str:
@@ -437,7 +525,8 @@ def headline_metrics(summary: dict) -> dict:
     headline needs no more."""
     estimates = {c["id"]: c["estimate"] for c in summary["claims"]}
     rounded = lambda x: None if x is None else round(x, 3)  # noqa: E731
-    return {"pass1": {arm: rounded(row["test"]["greedy_pass1"]["mean"]) for arm, row in summary["table"].items()},
+    return {"pass1": {arm: rounded(row["test"]["greedy_pass1"]["mean"] if row["test"] else None)
+                      for arm, row in summary["table"].items()},
             "gain": {name.replace("_vs_", "-"): rounded(estimates.get(name)) for name in PRIMARY_COMPARISONS}}
 
 

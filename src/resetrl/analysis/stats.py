@@ -55,6 +55,13 @@ def speedup(reference_x: float | None, method_x: float | None) -> float | None:
     return reference_x / method_x
 
 
+def smooth(values: list[float] | np.ndarray, window: int = 5) -> np.ndarray:
+    """Centred moving average (shorter windows at the ends), for noisy per-step curves."""
+    values = np.asarray(values, dtype=float)
+    half = window // 2
+    return np.array([values[max(0, i - half):i + half + 1].mean() for i in range(len(values))])
+
+
 # --- paired comparisons with stated power --------------------------------------------------------
 
 POWER = 0.8  # the minimum detectable effect is stated at this power
@@ -81,14 +88,18 @@ def t_quantile(q: float, df: int) -> float:
     return (low + high) / 2
 
 
-def interval_from_se(estimate: float, se: float | None, n_seeds: int, alpha: float) -> dict:
+def interval_from_se(estimate: float | None, se: float | None, n_seeds: int, alpha: float,
+                     reason: str | None = None) -> dict:
     """1 - alpha interval and MDE (80% power, two-sided alpha) around an estimate over n_seeds
     seeds: Student t quantiles at S - 1 degrees of freedom, since a handful of seeds makes normal
-    quantiles overconfident. Fewer than 2 seeds: no interval (the seeds cannot show their spread)."""
-    out = {"estimate": float(estimate), "se": None, "ci_low": None, "ci_high": None, "mde": None,
-           "n_seeds": n_seeds, "alpha": alpha}
-    if n_seeds < 2 or se is None:
-        return out
+    quantiles overconfident. Fewer than 2 seeds: no interval (the seeds cannot show their spread);
+    `reason` says why there is none."""
+    out = {"estimate": None if estimate is None else float(estimate), "se": None, "ci_low": None, "ci_high": None,
+           "mde": None, "n_seeds": n_seeds, "alpha": alpha, "reason": reason}
+    if se == 0.0 and estimate == 0.0 and reason is None:  # identical sides: a [0, 0] interval would claim a tie
+        reason = "no difference anywhere: the two sides are identical on every seed and problem"
+    if reason is not None or n_seeds < 2 or se is None:
+        return {**out, "reason": reason or f"{n_seeds} seed(s): no interval"}
     critical = t_quantile(1 - alpha / 2, n_seeds - 1)
     return {**out, "se": se, "ci_low": float(estimate - critical * se), "ci_high": float(estimate + critical * se),
             "mde": (critical + t_quantile(POWER, n_seeds - 1)) * se}
@@ -106,6 +117,8 @@ def paired_bootstrap(diff_SP: np.ndarray, alpha: float, n_boot: int = 4000, seed
     both what another set of seeds and another draw of problems would change."""
     diff_SP = np.asarray(diff_SP, dtype=float)
     n_seeds, n_problems = diff_SP.shape
+    if not diff_SP.size:
+        return interval_from_se(None, None, n_seeds, alpha, "no problems to compare (an empty split)")
     rng = np.random.default_rng(seed)
     problem_w_RP = rng.multinomial(n_problems, np.full(n_problems, 1 / n_problems), size=n_boot)
     seed_w_RS = rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), size=n_boot)
@@ -121,7 +134,7 @@ def seed_bootstrap(a_by_seed: Sequence[Sequence[float]], b_by_seed: Sequence[Seq
     the seed. The estimate averages the per-seed differences (every seed weighs the same)."""
     pairs = [(np.asarray(a, float), np.asarray(b, float)) for a, b in zip(a_by_seed, b_by_seed) if len(a) and len(b)]
     if not pairs:
-        return interval_from_se(float("nan"), None, 0, alpha)
+        return interval_from_se(None, None, 0, alpha, "nothing to compare: no seed has observations of both")
     rng = np.random.default_rng(seed)
 
     def resampled_means_R(x: np.ndarray) -> np.ndarray:
@@ -139,14 +152,15 @@ def one_sample_interval(values: Sequence[float], alpha: float, null: float = 0.0
     x = np.asarray(values, dtype=float) - null
     n = len(x)
     se = float(x.std(ddof=1) / math.sqrt(n)) if n > 1 else None
-    return interval_from_se(float(x.mean()) if n else float("nan"), se, n, alpha)
+    return interval_from_se(float(x.mean()), se, n, alpha) if n else \
+        interval_from_se(None, None, 0, alpha, "no values to compare")
 
 
 def verdict(result: dict, claim: str, min_effect: float) -> str:
     """The interval decides. claim "greater": reproduced when it excludes 0 from above, not
     reproduced when it excludes a gain of min_effect, else inconclusive. claim "less": the mirror.
     claim "equal" (a tie, +- min_effect): reproduced when the interval lies inside the margin, not
-    reproduced when it lies wholly outside. n/a with fewer than 2 seeds."""
+    reproduced when it lies wholly outside. n/a without an interval (fewer than 2 seeds, nothing to compare)."""
     if result["n_seeds"] < 2 or result["ci_low"] is None:
         return "n/a"
     low, high = result["ci_low"], result["ci_high"]

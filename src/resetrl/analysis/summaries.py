@@ -10,8 +10,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from resetrl.analysis.claims import all_claims
-from resetrl.analysis.stats import first_reach, mean_std_se, speedup, wilson_interval
+from resetrl.analysis.stats import first_reach, mean_std_se, smooth, speedup, wilson_interval
 from resetrl.core.metrics import VAL_PASS1
 from resetrl.rl.methods import family_of
 
@@ -74,10 +76,11 @@ def final_table(runs: dict[str, list[Run]], sft_evals: list[dict]) -> dict:
     row `sft`."""
     table = {}
     for m, rs in runs.items():
-        per_seed = [_scores(r.evaluation) for r in rs]
+        rs_evals = [r.evaluation for r in rs]
+        per_seed = [_scores(e) for e in rs_evals]
         row = {group: {k: _summary([s[group][k] for s in per_seed]) for k in metrics}
                for group, metrics in per_seed[0].items()}
-        if len(sft_evals) == len(rs):
+        if len(sft_evals) == len(rs) and all("greedy_pass1" in e["test"] for e in [*sft_evals, *rs_evals]):
             row[GAIN] = {"greedy_pass1": _summary([r.evaluation["test"]["greedy_pass1"] - e["test"]["greedy_pass1"]
                                                    for r, e in zip(rs, sft_evals)])}
         row["tokens_generated"] = _summary([_final(r.history, "compute/tokens_generated") for r in rs])
@@ -200,8 +203,25 @@ def grad_signal(rs: list[Run]) -> dict:
         for step, v in series:
             by_step.setdefault(step, []).append(v)
     ratios = [sum(v for _, v in s) / len(s) for s in per_seed]
-    return {"steps": sorted(by_step), "mean_per_step": [sum(by_step[s]) / len(by_step[s]) for s in sorted(by_step)],
+    steps = sorted(by_step)
+    # Each seed's curve smoothed, then mean and SE over the seeds that logged the step: the band of the figure.
+    smoothed = [dict(zip((st for st, _ in s), smooth([v for _, v in s]))) for s in per_seed]
+    bands = [_summary([float(sm[st]) for sm in smoothed if st in sm]) for st in steps]
+    return {"steps": steps, "mean_per_step": [sum(by_step[s]) / len(by_step[s]) for s in steps],
+            "smoothed_mean": [b["mean"] for b in bands], "smoothed_se": [b["se"] for b in bands],
             "run_means": _summary(ratios), "run_ratios": ratios}
+
+
+ZERO_SIGNAL = "train/frac_zero_std_fresh"  # fresh groups: GRPO's, and a reset arm's fallback
+
+
+def baseline_signal(rs: list[Run]) -> dict:
+    """How much of the baseline's training carried outcome signal: the share of its groups whose chains all
+    scored alike (mean over steps and seeds) and its mean training reward; None where not logged."""
+    zero = [rec[ZERO_SIGNAL] for r in rs for rec in r.history if ZERO_SIGNAL in rec]
+    reward = [rec["train/reward"] for r in rs for rec in r.history if "train/reward" in rec]
+    return {"zero_signal_groups": float(np.mean(zero)) if zero else None,
+            "reward": float(np.mean(reward)) if reward else None}
 
 
 def analyze(results: Path, params) -> dict:
@@ -222,6 +242,7 @@ def analyze(results: Path, params) -> dict:
         "suffix_correction": {m: suffix_correction(runs[m]) for m in reset_methods},
         "clean_vs_erroneous": {m: clean_vs_erroneous(runs[m]) for m in reset_methods},
         "grad_signal": {m: grad_signal(runs[m]) for m in reset_methods},
+        "baseline_signal": baseline_signal(runs[reference]),
         "curves": {m: {"step": mean_curve(runs[m], "step"), "tokens": mean_curve(runs[m], "compute/tokens_generated")}
                    for m in study.methods},
     }

@@ -21,6 +21,7 @@ from resetrl.core.storage import atomic_dir, atomic_write_json
 from resetrl.core.tokenizer import build_char_tokenizer
 
 POINTER = "pretrained.json"
+BASE_FILE = "base_model.json"  # a LoRA adapter's base, as a resolvable reference (see base_reference)
 
 hf_logging.disable_progress_bar()  # per-save progress bars would flood every stage log
 
@@ -79,18 +80,37 @@ def initial_policy(cfg: ModelConfig, runtime=None):
     return build_model(cfg, tokenizer).to(device_and_dtype(runtime)[0]), tokenizer
 
 
+def base_reference(name_or_path: str | Path) -> dict:
+    """How a checkpoint names the model it builds on: a hub id as is; a local directory by its absolute path,
+    so that the checkpoint loads from any working directory, with the path as given as the fallback for a copy
+    of the same tree elsewhere (the absolute one then no longer exists)."""
+    local = Path(name_or_path)
+    if local.is_dir():
+        return {"name_or_path": str(local.resolve()), "relative": str(name_or_path)}
+    return {"name_or_path": str(name_or_path)}
+
+
+def resolve_base(reference: dict) -> str:
+    """The reference's absolute path or hub id, else its fallback path where only that exists."""
+    name, fallback = reference["name_or_path"], reference.get("relative")
+    if Path(name).is_absolute() and not Path(name).exists() and fallback and Path(fallback).exists():
+        return fallback
+    return name
+
+
 def load_policy(path: str | Path, runtime=None):
     """Model (eval mode, on `runtime`'s device and dtype; fp32 CPU by default) and tokenizer from a
     checkpoint directory: full weights, a pointer to a pretrained model, or a LoRA adapter (loaded
     trainable over its base, so a run resumes training it)."""
     path = Path(path)
     if (path / POINTER).exists():
-        name = json.loads((path / POINTER).read_text())["name_or_path"]
+        name = resolve_base(json.loads((path / POINTER).read_text()))
         model, tokenizer = _load_model(name, runtime), _load_tokenizer(name)
     elif (path / "adapter_config.json").exists():
         from peft import PeftModel
 
-        base = json.loads((path / "adapter_config.json").read_text())["base_model_name_or_path"]
+        base = resolve_base(json.loads((path / BASE_FILE).read_text())) if (path / BASE_FILE).exists() else \
+            json.loads((path / "adapter_config.json").read_text())["base_model_name_or_path"]
         model = PeftModel.from_pretrained(_load_model(base, runtime), path, is_trainable=True)
         tokenizer = _load_tokenizer(path)
     else:
@@ -101,9 +121,11 @@ def load_policy(path: str | Path, runtime=None):
 
 def save_pointer(name_or_path: str, path: str | Path, card: ModelCard, tokenizer) -> None:
     """A checkpoint directory that stands for an unchanged pretrained model."""
+    reference = base_reference(name_or_path)
     with atomic_dir(path) as tmp:
-        atomic_write_json(Path(tmp) / POINTER, {"name_or_path": name_or_path})
-        (Path(tmp) / CARD_FILE).write_text(card.render(tokenizer, "pointer"))
+        atomic_write_json(Path(tmp) / POINTER, reference)
+        (Path(tmp) / CARD_FILE).write_text(card.with_facts(**{"base model": reference["name_or_path"]})
+                                           .render(tokenizer, "pointer"))
 
 
 def save_policy(model, tokenizer, path: str | Path, card: ModelCard) -> None:
@@ -114,7 +136,21 @@ def save_policy(model, tokenizer, path: str | Path, card: ModelCard) -> None:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         kind = "adapter" if hasattr(model, "peft_config") else "weights"
+        if kind == "adapter":  # peft writes neither the stop settings nor a base that loads from elsewhere
+            base = model.get_base_model()
+            base.generation_config.save_pretrained(tmp)
+            reference = base_reference(base.config._name_or_path)
+            atomic_write_json(Path(tmp) / BASE_FILE, reference)
+            _rewrite_adapter_base(Path(tmp), reference["name_or_path"])
+            card = card.with_facts(**{"base model": reference["name_or_path"]})
         (Path(tmp) / CARD_FILE).write_text(card.render(tokenizer, kind))
+
+
+def _rewrite_adapter_base(directory: Path, name_or_path: str) -> None:
+    """adapter_config.json names its base as resolved, so peft's AutoPeftModel loads it from any directory."""
+    config = json.loads((directory / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = name_or_path
+    atomic_write_json(directory / "adapter_config.json", config)
 
 
 def count_parameters(model) -> int:

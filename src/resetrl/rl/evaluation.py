@@ -51,6 +51,20 @@ def greedy_pass1(engine: RolloutEngine, problems: list, rollout, verifier: Verif
     return out
 
 
+EOS_CHECK_PROBLEMS = 64  # validation problems behind a model card's EOS statement
+
+
+def eos_endings(engine: RolloutEngine, problems: list, rollout) -> dict[str, int]:
+    """How plain generation ends, greedy, as a user's `generate` or a vLLM request runs it (stop at EOS, at
+    most the response budget, no project stop rule) on the first validation problems: how many chains end
+    in EOS (the rest run into the budget). The model card states it."""
+    problems = problems[:EOS_CHECK_PROBLEMS]
+    settings = SamplingSettings.for_free_text(0.0, 1.0, rollout.max_thoughts * rollout.max_thought_tokens,
+                                              rollout.batch_size)
+    groups = engine.generate([(prompt_ids(engine.tokenizer, p), []) for p in problems], 1, settings)
+    return {"eos": sum(g[0].finish == "eos" for g in groups), "chains": len(groups)}
+
+
 def sampled_pass_k(engine: RolloutEngine, problems: list, rollout, n_samples: int, ks: tuple[int, ...], seed: int,
                    verifier: VerifierPool | None = None) -> dict:
     """Mean unbiased pass@k over problems from n_samples chains each at the rollout temperature, and

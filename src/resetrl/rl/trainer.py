@@ -23,7 +23,7 @@ from resetrl.core.model_card import digest, run_card
 from resetrl.core.params import Params
 from resetrl.core.storage import atomic_write_json, write_jsonl
 from resetrl.rl.batch import pack_sequences, policy_logprobs_BT, sampling_mismatch
-from resetrl.rl.evaluation import greedy_pass1, localization_accuracy, sampled_pass_k
+from resetrl.rl.evaluation import eos_endings, greedy_pass1, localization_accuracy, sampled_pass_k
 from resetrl.rl.localization import heldout_failed_chains
 from resetrl.rl.losses import gradient_signal_B
 from resetrl.rl.methods import Collected, build_method
@@ -243,12 +243,14 @@ class RLTrainer:
         progress.update(rl.steps, final)
         progress.close()
         self.log.close()
+        eos = eos_endings(self.engine, self.val_set, self.p.rollout)  # for the card of the final model
         self.engine.close()
         if self.verifier is not None:
             self.verifier.close()
         # Merged (adapters folded in): loadable by transformers and vLLM like any checkpoint.
         card = self.card.with_scores({"pass@1 (greedy)": final.get(VAL_PASS1),
-                                      "localization exact match": final.get("loc/heldout_exact_match")}, step=rl.steps)
+                                      "localization exact match": final.get("loc/heldout_exact_match")},
+                                     step=rl.steps).with_eos(eos)
         save_policy(merged_model(self.model), self.tokenizer, self.out / "model", card)
         write_jsonl(self.out / "resets.jsonl", self.state["resets"])
         atomic_write_json(self.out / "val_outcomes.json", {"ids": [p.id for p in self.val_set],

@@ -20,7 +20,7 @@ from resetrl.core.params import Params
 from resetrl.core.storage import atomic_write_json
 from resetrl.core.tokenizer import target_ids
 from resetrl.rl.batch import pack_sequences, policy_logprobs_BT
-from resetrl.rl.evaluation import greedy_pass1, localization_accuracy
+from resetrl.rl.evaluation import eos_endings, greedy_pass1, localization_accuracy
 from resetrl.rl.localization import heldout_failed_chains, localization_example
 from resetrl.rl.losses import masked_mean
 from resetrl.rollout.engine import prompt_ids
@@ -113,12 +113,13 @@ def run_sft(params: Params, data: Path, out: Path, seed: int = 0, init: Path | N
             break
     progress.close()
     log.close()
+    eos = eos_endings(engine, val_set, params.rollout)  # for the warm start's card
     engine.close()
     if verifier is not None:
         verifier.close()
     card = run_card(params, seed, step=step).with_scores(
         {"pass@1 (greedy)": log.history[-1][VAL_PASS1],
-         "localization exact match": log.history[-1].get("loc/heldout_exact_match")})
+         "localization exact match": log.history[-1].get("loc/heldout_exact_match")}).with_eos(eos)
     _save(params, model, tokenizer, out / "model", card, pointer=cfg.steps == 0 and init is None)
     summary = {
         VAL_PASS1: log.history[-1][VAL_PASS1],

@@ -27,7 +27,7 @@ from resetrl.rollout.engine import Chain, RolloutEngine, SamplingSettings, finis
 # Context length vLLM reserves KV cache for; hub models declare 32k-128k, far beyond a 20 x 256-token chain.
 MAX_MODEL_LEN = 8192
 INSTALL_HINT = ("rollout.engine: vllm needs vLLM: `pip install -e .[vllm]` on a GPU machine, or the CPU build "
-                "in its own environment (README, 'vLLM engine')")
+                "in its own environment (docs/engines.md, 'vLLM engine')")
 
 
 def import_vllm():
