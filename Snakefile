@@ -14,7 +14,7 @@ onstart:
         shell("test -e {ROOT}/.gitignore || echo '*' > {ROOT}/.gitignore")
     print(f"Results: {ROOT}/. Progress: `python -m resetrl.status --results {ROOT}` (a line per run); "
           f"each job's log in {ROOT}/logs/ (`tail -f {ROOT}/logs/train/*.log`); live curves in "
-          f"{ROOT}/runs/ARM/seedS/live/.")
+          f"{ROOT}/runs/ARM/seedS/.staging/live/ while a run goes, then in its live/.")
 
 
 # The first rule is the default target: the whole study.

@@ -1,5 +1,5 @@
 """Do two runs of a study hold the same outputs? Compares every file under two results roots, byte
-for byte; JSON files are compared without timings (keys `time/...`, `wall_time_seconds`), which no
+for byte; JSON files are compared without timings (keys `time/...`, `wall_time_seconds`, `step_seconds`), which no
 two runs share. Used to check that a refactoring changes no number (CPU runs are deterministic).
 
     python benchmarks/compare_outputs.py OLD_ROOT NEW_ROOT [--ignore PATTERN ...]
@@ -16,9 +16,10 @@ import json
 import sys
 from pathlib import Path
 
-SKIPPED = ("logs/*", "*/README.md", "*/trainer_state.pt", "*/ckpt/index.json", "*.tsv", "RESULTS.md",
+SKIPPED = ("logs/*", "*/README.md", "*/trainer_state.pt", "*/ckpt/index.json", "*/checksums.json", "*.tsv",
+           "RESULTS.md",
            "*/live/metrics.json")
-TIMING_KEYS = ("wall_time_seconds",)
+TIMING_KEYS = ("wall_time_seconds", "step_seconds")
 
 
 def without_timings(value):

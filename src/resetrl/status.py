@@ -15,21 +15,21 @@ import time
 from pathlib import Path
 
 from resetrl.core.config import ROOT_PARAMS, add_params_argument, load_params, params_from_args
+from resetrl.core.storage import STAGING
 
 
-def live_summary(run_dir: Path) -> dict | None:
-    """The latest values a job's dvclive directory holds, or None before its first step."""
-    try:
-        return json.loads((run_dir / "live" / "metrics.json").read_text())
-    except (FileNotFoundError, json.JSONDecodeError):  # not started, or caught mid-rewrite
-        return None
+def live_metrics(run_dir: Path) -> Path:
+    """A job's dvclive summary: in its staged outputs while it runs (or after it stopped), else the final one."""
+    staged = run_dir / STAGING / "live" / "metrics.json"
+    return staged if staged.exists() else run_dir / "live" / "metrics.json"
 
 
 def run_line(name: str, run_dir: Path, total: int, done_marker: str, stale_s: float, now: float) -> str | None:
-    summary = live_summary(run_dir)
-    if summary is None:
+    try:
+        path = live_metrics(run_dir)
+        summary, age = json.loads(path.read_text()), now - path.stat().st_mtime
+    except (FileNotFoundError, json.JSONDecodeError):  # not started, or caught mid-rewrite
         return None
-    age = now - (run_dir / "live" / "metrics.json").stat().st_mtime
     step = summary.get("step", 0)
     finished = (run_dir / done_marker).exists() and step >= total
     state = "done" if finished else "running" if age < stale_s else "stopped"

@@ -103,7 +103,10 @@ def suffix_correction(summary: dict, out: Path) -> None:
         ax.set_xticks(range(len(labels)), labels)
         ax.set_xlabel("reset step - first error")
         ax.set_ylabel("correct suffixes")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+        if data:
+            ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+        else:
+            ax.text(0.5, 0.5, "no reset with a known first error", transform=ax.transAxes, ha="center")
         save_figure(fig, out)
 
 

@@ -79,13 +79,13 @@ def family_rows(runs: dict, arms, alpha: float, min_effect: float) -> list[dict]
     for m, rs in runs.items():
         row = {"arm": m, "label": family_of(arms[m]).label(m, arms[m]), "family": arms[m].family,
                "tokens": float(np.mean([r.history[-1][TOKENS] for r in rs])),
-               "minutes": float(np.mean([sum(h.get("time/step_seconds", 0.0) for h in r.history) for r in rs])) / 60,
+               "minutes": float(np.mean([sum(r.step_seconds) for r in rs])) / 60,
                "budget": budget}
         if m != baseline:
             for measure in ("auc", "final"):
                 base = per_problem(runs[baseline], measure, budget)
                 row[measure] = {**paired_bootstrap(per_problem(rs, measure, budget) - base, alpha),
-                                "baseline": baseline, "baseline_mean": float(base.mean())}
+                                "baseline": baseline, "baseline_mean": float(base.mean()) if base.size else None}
             row["verdict"], row["reading"] = family_verdict(row["auc"], min_effect)
         rows.append(row)
     return [rows[0], *sorted(rows[1:], key=lambda r: -r["auc"]["estimate"])]

@@ -7,7 +7,7 @@ and the claims with their paired statistics (`claims`). Pure functions over plai
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +32,7 @@ class Run:
     evaluation: dict | None  # None where the run was not evaluated (the regime map)
     val_outcomes: dict | None = None  # {"ids", "by_step": {step: "0110..."}}: validation per problem
     outcomes: dict | None = None  # the evaluation's per-problem outcomes, per split
+    step_seconds: list[float] = field(default_factory=list)  # the train stage's timings.json, where it is kept
 
 
 def _json(path: Path) -> dict | None:
@@ -49,7 +50,8 @@ def load_runs(results: Path, methods: list[str], seeds: list[int]) -> dict[str, 
             runs.setdefault(m, []).append(Run(m, s, json.loads((run_dir / "history.json").read_text()), resets,
                                               _json(results / "eval" / m / f"seed{s}.json"),
                                               _json(run_dir / "val_outcomes.json"),
-                                              _json(results / "eval" / m / f"seed{s}.problems.json")))
+                                              _json(results / "eval" / m / f"seed{s}.problems.json"),
+                                              (_json(run_dir / "timings.json") or {}).get("step_seconds", [])))
     return runs
 
 

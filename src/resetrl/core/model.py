@@ -17,7 +17,7 @@ from transformers.utils import logging as hf_logging
 
 from resetrl.core.model_card import CARD_FILE, ModelCard
 from resetrl.core.params import ModelConfig
-from resetrl.core.storage import atomic_dir, atomic_write_json
+from resetrl.core.storage import atomic_dir, atomic_write_json, writing
 from resetrl.core.tokenizer import build_char_tokenizer
 
 POINTER = "pretrained.json"
@@ -122,7 +122,7 @@ def load_policy(path: str | Path, runtime=None):
 def save_pointer(name_or_path: str, path: str | Path, card: ModelCard, tokenizer) -> None:
     """A checkpoint directory that stands for an unchanged pretrained model."""
     reference = base_reference(name_or_path)
-    with atomic_dir(path) as tmp:
+    with atomic_dir(path) as tmp, writing(path):
         atomic_write_json(Path(tmp) / POINTER, reference)
         (Path(tmp) / CARD_FILE).write_text(card.with_facts(**{"base model": reference["name_or_path"]})
                                            .render(tokenizer, "pointer"))
@@ -131,7 +131,7 @@ def save_pointer(name_or_path: str, path: str | Path, card: ModelCard, tokenizer
 def save_policy(model, tokenizer, path: str | Path, card: ModelCard) -> None:
     """Write an HF checkpoint atomically (readers see the old directory or the complete new one),
     with its model card and the generation settings that stop where the project stops."""
-    with atomic_dir(path) as tmp:
+    with atomic_dir(path) as tmp, writing(path):  # safetensors' errors (a full disk) are no OSErrors
         card.apply_stop_settings(model, tokenizer)
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)

@@ -1,14 +1,18 @@
 """Atomic file I/O: an interrupted job never leaves a half-written artifact behind.
 
 Every writer goes through a temporary sibling (same directory, so the final ``os.replace`` is an
-atomic rename on the same filesystem) that is removed if anything fails.
+atomic rename on the same filesystem) that is removed if anything fails; any failure of a write (a
+full disk included, whatever library raised it) is an ``OutputError`` naming the output. A stage whose
+outputs must change together writes them through ``StagedOutputs``.
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -22,6 +26,50 @@ PathLike = str | os.PathLike[str]
 
 class DataError(ValueError):
     """A data file is missing or malformed; the message names ``file:line`` where possible."""
+
+
+class OutputError(OSError):
+    """An output could not be written; ``filename`` is the output (not a temporary file)."""
+
+
+def _reason(error: BaseException) -> str:
+    """One line for a failed write: the OS message where the library wrapped one (safetensors reports a
+    full disk as `IoError(Os { code: 28, ..., message: "No space left on device" })`)."""
+    text = getattr(error, "strerror", None) or str(error)
+    found = re.search(r'message: "([^"]+)"', text)
+    lines = (found.group(1) if found else text).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+@contextmanager
+def writing(path: PathLike) -> Iterator[None]:
+    """Any exception from the writes inside becomes one ``OutputError`` naming ``path``: safetensors'
+    and other libraries' errors are not OSErrors, yet a full disk must still end in one line."""
+    try:
+        yield
+    except (OutputError, DataError):
+        raise
+    except Exception as error:
+        raise OutputError(getattr(error, "errno", None) or errno.EIO, _reason(error), str(path)) from error
+
+
+def file_sha256(path: PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_free_space(path: PathLike, needed_bytes: int, what: str) -> None:
+    """Fail before compute where the disk holding ``path`` has less free space than ``what`` will write."""
+    existing = Path(path).absolute()
+    while not existing.exists():
+        existing = existing.parent
+    free = shutil.disk_usage(existing).free
+    if free < needed_bytes:
+        raise OutputError(errno.ENOSPC, f"{what} needs about {needed_bytes / 2**20:.0f} MiB, "
+                          f"{free / 2**20:.0f} MiB free", str(path))
 
 
 def _sibling(path: Path, kind: str) -> Path:
@@ -52,7 +100,7 @@ def _atomic_open(path: PathLike) -> Iterator[IO[str]]:
         os.replace(tmp, final)
     except BaseException as error:
         tmp.unlink(missing_ok=True)
-        if isinstance(error, OSError) and error.filename is None:  # a full disk: say which file
+        if isinstance(error, OSError) and error.filename in (None, tmp, str(tmp)):  # a full disk: name the output
             error.filename = str(final)
         raise
 
@@ -101,6 +149,69 @@ def atomic_dir(final_path: PathLike) -> Iterator[Path]:
         raise
     if old is not None:
         shutil.rmtree(old)
+
+
+STAGING = ".staging"  # a run directory's outputs in the making
+_COMMITTED = "COMMITTED"  # in STAGING: every output is written; the swap may proceed (or be completed)
+
+
+class StagedOutputs:
+    """Outputs of one job under ``root`` that change together: written into ``root/.staging/`` and swapped
+    in only once all of them are written, so a failure or a kill before then leaves the previous set
+    whole. Opening it first recovers from an earlier job: a committed swap that a kill interrupted is
+    completed; an unfinished staging directory and temporary files are removed."""
+
+    def __init__(self, root: PathLike, names: Iterable[str]):
+        self.root, self.names = Path(root), tuple(names)
+        self.dir = self.root / STAGING
+        recover_outputs(self.root)
+        with writing(self.dir):
+            self.dir.mkdir(parents=True)
+
+    def __truediv__(self, name: str) -> Path:
+        if name not in self.names:
+            raise KeyError(f"{name!r} is not one of the staged outputs {self.names}")
+        return self.dir / name
+
+    def commit(self) -> None:
+        """Swap every staged output in (each one present must have been written)."""
+        missing = [name for name in self.names if not (self.dir / name).exists()]
+        if missing:
+            raise OutputError(errno.ENOENT, f"staged outputs {missing} were not written", str(self.root))
+        atomic_write_json(self.dir / _COMMITTED, list(self.names))
+        _swap_in(self.root)
+
+
+def _swap_in(root: Path) -> None:
+    """Move each committed output over its predecessor (which goes aside, then away). Idempotent: a run
+    of it that a kill stopped half-way is finished by the next."""
+    staging = root / STAGING
+    names = json.loads((staging / _COMMITTED).read_text())
+    aside = staging / ".previous"
+    aside.mkdir(exist_ok=True)
+    for name in names:
+        if (staging / name).exists():
+            if (root / name).exists():
+                os.replace(root / name, aside / name)
+            os.replace(staging / name, root / name)
+    shutil.rmtree(staging)
+
+
+def final_name(path: PathLike) -> str:
+    """The output a staged path becomes (for messages): ``run/.staging/model`` -> ``run/model``."""
+    return str(path).replace(f"/{STAGING}/", "/")
+
+
+def recover_outputs(root: PathLike) -> None:
+    """Finish a committed swap under ``root``; remove an uncommitted staging directory and the temporary
+    siblings (``.NAME.*.tmp`` / ``.old``) that a kill during a write leaves behind."""
+    root = Path(root)
+    if (root / STAGING / _COMMITTED).exists():
+        _swap_in(root)
+    elif (root / STAGING).exists():
+        shutil.rmtree(root / STAGING)
+    for orphan in [*root.glob(".*.tmp"), *root.glob(".*.old")]:
+        shutil.rmtree(orphan) if orphan.is_dir() else orphan.unlink()
 
 
 def _usual_permissions(directory: Path) -> None:

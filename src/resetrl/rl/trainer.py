@@ -7,21 +7,19 @@ with the arm's loss. The loop never asks which method it trains.
 
 from __future__ import annotations
 
-import hashlib
 import random
 import time
 from pathlib import Path
 
 import torch
 
-from resetrl.core.checkpoint import CheckpointStore
-from resetrl.core.config import params_to_dict
+from resetrl.core.checkpoint import CheckpointStore, required_bytes, run_fingerprint
 from resetrl.core.lora import add_lora, is_lora, merged_model
 from resetrl.core.metrics import VAL_PASS1, VAL_SAMPLED, MetricsLog, Progress
 from resetrl.core.model import load_policy, save_policy
-from resetrl.core.model_card import digest, run_card
+from resetrl.core.model_card import run_card
 from resetrl.core.params import Params
-from resetrl.core.storage import atomic_write_json, write_jsonl
+from resetrl.core.storage import StagedOutputs, atomic_write_json, check_free_space, write_jsonl
 from resetrl.rl.batch import pack_sequences, policy_logprobs_BT, sampling_mismatch
 from resetrl.rl.evaluation import eos_endings, greedy_pass1, localization_accuracy, sampled_pass_k
 from resetrl.rl.localization import heldout_failed_chains
@@ -29,25 +27,10 @@ from resetrl.rl.losses import gradient_signal_B
 from resetrl.rl.methods import Collected, build_method
 from resetrl.rollout.factory import make_engine
 from resetrl.tasks.scoring import open_verifier, verifier_metrics
-from resetrl.tasks.splits import load_split
+from resetrl.tasks.splits import load_split, training_hashes
 
-
-def directory_digest(path: Path, max_hashed_bytes: int = 1 << 26) -> str:
-    """Digest of a checkpoint directory: contents of its files up to 64 MiB (the whole default
-    model, configs, a pointer), name, size and mtime of larger ones (a 14B model's shards)."""
-    hasher = hashlib.sha256()
-    for f in sorted(p for p in path.rglob("*") if p.is_file()):
-        stat = f.stat()
-        hasher.update(f"{f.relative_to(path)}:{stat.st_size}".encode())
-        hasher.update(f.read_bytes() if stat.st_size <= max_hashed_bytes else str(stat.st_mtime_ns).encode())
-    return hasher.hexdigest()
-
-
-def run_fingerprint(params: Params, method: str, seed: int, init: Path, data: Path) -> str:
-    """Hash of everything a run's trajectory depends on, to refuse resuming a different run."""
-    inputs = {"method": method, "seed": seed, **params_to_dict(params),  # the train stage's declared keys
-              "init": directory_digest(init), "data": (data / "manifest.json").read_text()}  # holds each split's sha256
-    return digest(inputs)
+# The train stage's outputs, swapped in together at the end (stages.stage_table declares them for the tools).
+RUN_OUTPUTS = ("model", "resets.jsonl", "val_outcomes.json", "history.json", "timings.json", "live")
 
 
 class RLTrainer:
@@ -56,13 +39,16 @@ class RLTrainer:
         self.train_set, self.val_set = load_split(data, "train"), load_split(data, "val")
         self.heldout = heldout_failed_chains(self.val_set, params.rl.loc_eval_problems)
         self.card = run_card(params, seed, method)
-        self.store = CheckpointStore(self.out / "ckpt", run_fingerprint(params, method, seed, init, data))
+        self.store = CheckpointStore(self.out / "ckpt", run_fingerprint(params, init, training_hashes(data),
+                                                                          method=method, seed=seed))
         resumed = self.store.load_latest(lambda path: load_policy(path, params.runtime))
         resume_from, saved, (self.model, self.tokenizer) = resumed or (None, None, load_policy(init, params.runtime))
         if params.rl.lora.rank and not is_lora(self.model):
             self.model = add_lora(self.model, params.rl.lora)
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]  # LoRA: the adapters only
         self.optimizer = torch.optim.AdamW(self.trainable, lr=params.rl.lr, weight_decay=params.rl.weight_decay)
+        check_free_space(self.out, required_bytes(self.model, self.trainable),
+                         f"run {method} seed {seed} (checkpoints and final model)")
         self.generator = torch.Generator().manual_seed(seed)
         self.engine = make_engine(params.rollout, self.model, self.tokenizer)
         self.verifier = open_verifier(params.runtime, [self.train_set, self.val_set])
@@ -72,14 +58,16 @@ class RLTrainer:
             if self.arm.uses_reference and not is_lora(self.model) else None
         # val_outcomes: step -> each validation problem's greedy 0/1 (and sampled 0/1), for paired
         # area-under-curve tests
-        self.state = {"step": 0, "epoch": 0, "cursor": 0, "tokens": 0, "history": [], "resets": [],
+        # timings: each step's seconds, apart from the history so that two runs' histories compare byte for byte
+        self.state = {"step": 0, "epoch": 0, "cursor": 0, "tokens": 0, "history": [], "timings": [], "resets": [],
                       "val_outcomes": {}, "val_sampled": {}}
         if saved is not None:
             self.optimizer.load_state_dict(saved["optimizer"])
             self.generator.set_state(saved["generator"])
             self.state = saved["trainer"]
             print(f"resumed from {resume_from} at step {self.state['step']}")
-        self.log = MetricsLog(self.out / "live", self.state["history"])
+        self.outputs = StagedOutputs(self.out, RUN_OUTPUTS)
+        self.log = MetricsLog(self.outputs / "live", self.state["history"])
 
     def next_prompts(self) -> list:
         """Without replacement through a per-epoch shuffle derived from (seed, epoch): the data
@@ -230,7 +218,7 @@ class RLTrainer:
             record.update(self.evaluations(self.state["step"]))
             last_score = record.get(VAL_PASS1, last_score)
             record.update(self.train_step())
-            record["time/step_seconds"] = time.perf_counter() - started
+            self.state["timings"].append(time.perf_counter() - started)
             self.state["step"] += 1
             self.log.log(record)
             if self.state["step"] < rl.steps:  # the last step's line comes with the final evaluation below
@@ -251,10 +239,13 @@ class RLTrainer:
         card = self.card.with_scores({"pass@1 (greedy)": final.get(VAL_PASS1),
                                       "localization exact match": final.get("loc/heldout_exact_match")},
                                      step=rl.steps).with_eos(eos)
-        save_policy(merged_model(self.model), self.tokenizer, self.out / "model", card)
-        write_jsonl(self.out / "resets.jsonl", self.state["resets"])
-        atomic_write_json(self.out / "val_outcomes.json", {"ids": [p.id for p in self.val_set],
-                                                           "by_step": self.state["val_outcomes"],
-                                                           "by_step_sampled": self.state["val_sampled"]})
-        atomic_write_json(self.out / "history.json", self.state["history"])
+        out = self.outputs
+        save_policy(merged_model(self.model), self.tokenizer, out / "model", card)
+        write_jsonl(out / "resets.jsonl", self.state["resets"])
+        atomic_write_json(out / "val_outcomes.json", {"ids": [p.id for p in self.val_set],
+                                                      "by_step": self.state["val_outcomes"],
+                                                      "by_step_sampled": self.state["val_sampled"]})
+        atomic_write_json(out / "history.json", self.state["history"])
+        atomic_write_json(out / "timings.json", {"step_seconds": self.state["timings"]})
+        out.commit()
         return self.state["history"]

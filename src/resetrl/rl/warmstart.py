@@ -13,11 +13,12 @@ from pathlib import Path
 
 import torch
 
+from resetrl.core.checkpoint import CheckpointStore, required_bytes, run_fingerprint
 from resetrl.core.metrics import VAL_PASS1, MetricsLog, Progress
 from resetrl.core.model import count_parameters, initial_policy, load_policy, save_pointer, save_policy
 from resetrl.core.model_card import run_card
 from resetrl.core.params import Params
-from resetrl.core.storage import atomic_write_json
+from resetrl.core.storage import StagedOutputs, atomic_write_json, check_free_space
 from resetrl.core.tokenizer import target_ids
 from resetrl.rl.batch import pack_sequences, policy_logprobs_BT
 from resetrl.rl.evaluation import eos_endings, greedy_pass1, localization_accuracy
@@ -26,9 +27,11 @@ from resetrl.rl.losses import masked_mean
 from resetrl.rollout.engine import prompt_ids
 from resetrl.rollout.factory import make_engine
 from resetrl.tasks.scoring import open_verifier
-from resetrl.tasks.splits import load_split
+from resetrl.tasks.splits import load_split, training_hashes
 
 PROGRESS_EVERY = 50  # SFT steps between progress lines (a few seconds apart on the default model)
+# The sft / skill stage's outputs, swapped in together at the end.
+WARM_START_OUTPUTS = ("model", "summary.json", "live")
 
 
 def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
@@ -58,11 +61,15 @@ def run_sft(params: Params, data: Path, out: Path, seed: int = 0, init: Path | N
     validation accuracy. With 0 steps it only measures the starting policy (a pretrained model is then
     saved as a pointer, not copied). `seed` is the study seed (already applied to `params`), for the
     model card; `designed_errors` False imitates correct demonstrations only (the shared skill), and
-    `target` stops at the first validation whose greedy pass@1 reaches it."""
+    `target` stops at the first validation whose greedy pass@1 reaches it. A checkpoint at each validation
+    (out/ckpt) lets an interrupted warm start resume to the model an uninterrupted one ends with."""
     cfg = params.sft
-    model, tokenizer = (initial_policy(params.model, params.runtime) if init is None
-                        else load_policy(init, params.runtime))
     train_set, val_set = load_split(data, "train"), load_split(data, "val")
+    store = CheckpointStore(out / "ckpt", run_fingerprint(params, init, training_hashes(data), seed=seed,
+                                                          designed_errors=designed_errors, target=target))
+    resumed = store.load_latest(lambda path: load_policy(path, params.runtime))
+    resume_from, saved, (model, tokenizer) = resumed or (None, None, initial_policy(params.model, params.runtime)
+                                                         if init is None else load_policy(init, params.runtime))
     # Solutions exist for the procedural task only (a config check refuses SFT on real data).
     # Each drawn solution is written anew (task.surface_forms), so chains of a problem differ.
     # With slips (task.slip_rate) each demonstration also slips anew.
@@ -74,12 +81,23 @@ def run_sft(params: Params, data: Path, out: Path, seed: int = 0, init: Path | N
     heldout = heldout_failed_chains(val_set, params.rl.loc_eval_problems)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     rng = random.Random(cfg.seed)
+    # state: the next step, and what it needs to continue as if never stopped (the global torch RNG for
+    # any sampling in the model); seconds: the steps' time so far, for the summary
+    state = {"step": 0, "history": [], "seconds": 0.0}
+    if saved is not None:
+        optimizer.load_state_dict(saved["optimizer"])
+        rng.setstate(saved["rng"])
+        torch.set_rng_state(saved["torch_rng"])
+        state = saved["trainer"]
+        print(f"resumed from {resume_from} at step {state['step']}")
+    check_free_space(out, required_bytes(model, list(model.parameters())), "the warm start (checkpoints and model)")
+    outputs = StagedOutputs(out, WARM_START_OUTPUTS)
     engine = make_engine(params.rollout, model, tokenizer)
     verifier = open_verifier(params.runtime, [val_set])
-    log = MetricsLog(out / "live", [])
-    progress = Progress("sft", cfg.steps)
-    started = time.perf_counter()
-    for step in range(cfg.steps + 1):
+    log = MetricsLog(outputs / "live", state["history"])
+    progress = Progress("sft", cfg.steps, state["step"])
+    started = time.perf_counter() - state["seconds"]
+    for step in range(state["step"], cfg.steps + 1):
         record: dict = {"step": step}
         converged = False
         if (step and step % cfg.eval_every == 0) or step == cfg.steps:  # step 0: an untrained model
@@ -111,6 +129,11 @@ def run_sft(params: Params, data: Path, out: Path, seed: int = 0, init: Path | N
         progress.update(step, record, line=step % PROGRESS_EVERY == 0 or VAL_PASS1 in record)
         if converged:
             break
+        if VAL_PASS1 in record and step < cfg.steps:
+            state.update(step=step + 1, seconds=time.perf_counter() - started)
+            store.save(step + 1, model, tokenizer, {"optimizer": optimizer.state_dict(), "rng": rng.getstate(),
+                                                    "torch_rng": torch.get_rng_state(), "trainer": state},
+                       run_card(params, seed, step=step + 1), record[VAL_PASS1])
     progress.close()
     log.close()
     eos = eos_endings(engine, val_set, params.rollout)  # for the warm start's card
@@ -120,7 +143,7 @@ def run_sft(params: Params, data: Path, out: Path, seed: int = 0, init: Path | N
     card = run_card(params, seed, step=step).with_scores(
         {"pass@1 (greedy)": log.history[-1][VAL_PASS1],
          "localization exact match": log.history[-1].get("loc/heldout_exact_match")}).with_eos(eos)
-    _save(params, model, tokenizer, out / "model", card, pointer=cfg.steps == 0 and init is None)
+    _save(params, model, tokenizer, outputs / "model", card, pointer=cfg.steps == 0 and init is None)
     summary = {
         VAL_PASS1: log.history[-1][VAL_PASS1],
         "loc/heldout_exact_match": log.history[-1].get("loc/heldout_exact_match"),
@@ -129,7 +152,8 @@ def run_sft(params: Params, data: Path, out: Path, seed: int = 0, init: Path | N
         "model/parameters": count_parameters(model),
         "time/seconds": time.perf_counter() - started,
     }
-    atomic_write_json(out / "summary.json", summary)
+    atomic_write_json(outputs / "summary.json", summary)
+    outputs.commit()
     return summary
 
 
@@ -145,5 +169,7 @@ def save_start(params: Params, out: Path) -> None:
     """The starting policy, unevaluated, as the skill stage's output when no seed uses it (a pointer for a
     pretrained model, never a copy)."""
     model, tokenizer = initial_policy(params.model, params.runtime)
-    _save(params, model, tokenizer, out / "model", run_card(params, 0, step=0), pointer=True)
-    atomic_write_json(out / "summary.json", {"steps": 0, "model/parameters": count_parameters(model)})
+    outputs = StagedOutputs(out, WARM_START_OUTPUTS[:2])
+    _save(params, model, tokenizer, outputs / "model", run_card(params, 0, step=0), pointer=True)
+    atomic_write_json(outputs / "summary.json", {"steps": 0, "model/parameters": count_parameters(model)})
+    outputs.commit()

@@ -161,7 +161,8 @@ def stage_table() -> dict[str, Stage]:
     table["train"] = Stage(("method", "seed"), f"--method {{method}} --seed {{seed}} --init {warm_start.rstrip('/')} "
                            f"--data results/data --out {RUN}", {"data": data, "init": warm_start},
                            {"model": f"{RUN}/model/"},
-                           {"history": f"{RUN}/history.json", "resets": f"{RUN}/resets.jsonl",
+                           {"history": f"{RUN}/history.json", "timings": f"{RUN}/timings.json",
+                            "resets": f"{RUN}/resets.jsonl",
                             "val_outcomes": f"{RUN}/val_outcomes.json", "metrics": f"{RUN}/live/metrics.json",
                             "plots": f"{RUN}/live/plots/metrics/"})
     run = table["train"].outputs()
@@ -181,7 +182,8 @@ def stage_table() -> dict[str, Stage]:
     evaluated = table["evaluate"].files
     table["analyze"] = Stage(
         (), "--results results --out results/RESULTS.md",
-        {"histories": run["history"], "resets": run["resets"], "val_outcomes": run["val_outcomes"],
+        {"histories": run["history"], "timings": run["timings"], "resets": run["resets"],
+         "val_outcomes": run["val_outcomes"],
          "evals": evaluated["metrics"], "outcomes": evaluated["outcomes"],
          "sft": table["evaluate_sft"].files["metrics"], "task": table["task_regime"].files["task"],
          "theory": table["cpi_theory"].files["json"], "prediction": table["predict"].files["json"],

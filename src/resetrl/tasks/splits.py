@@ -7,11 +7,11 @@ task generates all four; real-data sources take train / val / test from their so
 
 from __future__ import annotations
 
-import hashlib
+import json
 from pathlib import Path
 
 from resetrl.core.config import ParamsError, params_to_dict
-from resetrl.core.storage import atomic_write_json, read_jsonl, write_jsonl
+from resetrl.core.storage import DataError, atomic_write_json, file_sha256, read_jsonl, write_jsonl
 from resetrl.tasks.procedural import ProblemSpaceError, make_splits
 from resetrl.tasks.sources import (
     eval_file_problems,
@@ -22,15 +22,40 @@ from resetrl.tasks.sources import (
 )
 
 SPLITS = ("train", "val", "test", "ood")
+MANIFEST = "manifest.json"
 
 
 def split_path(data_dir: str | Path, split: str) -> Path:
     return Path(data_dir) / f"{split}.jsonl"
 
 
+def split_hashes(data_dir: str | Path) -> dict[str, str]:
+    """Each split's sha256 as prepare_data recorded it in the manifest."""
+    path = Path(data_dir) / MANIFEST
+    try:
+        return {name: split["sha256"] for name, split in json.loads(path.read_text())["splits"].items()}
+    except FileNotFoundError:
+        raise DataError(f"{path}: not found (run the prepare_data stage)") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise DataError(f"{path}: malformed manifest ({type(e).__name__}: {e})") from None
+
+
+def training_hashes(data_dir: str | Path) -> dict[str, str]:
+    """The sha256 of the splits training reads (train, val): what a run's resume fingerprint holds of its data."""
+    hashes = split_hashes(data_dir)
+    return {split: hashes[split] for split in ("train", "val")}
+
+
 def load_split(data_dir: str | Path, split: str) -> list:
-    """Problems of one split; a malformed line fails with `file:line: reason`."""
-    return read_jsonl(split_path(data_dir, split), problem_from_dict)
+    """Problems of one split; a malformed line fails with `file:line: reason`, and a file whose bytes are not
+    those the manifest recorded (rewritten after prepare_data) is refused."""
+    path = split_path(data_dir, split)
+    problems = read_jsonl(path, problem_from_dict)
+    expected = split_hashes(data_dir).get(split)
+    if file_sha256(path) != expected:
+        raise DataError(f"{path}: its sha256 differs from the one in {MANIFEST} (the file changed after "
+                        "prepare_data wrote it): rerun prepare_data")
+    return problems
 
 
 def _without(problems: list, seen: set[str]) -> list:
@@ -69,7 +94,7 @@ def prepare_data(task, data_dir: str | Path) -> dict:
         write_jsonl(path, (p.to_dict() for p in splits[name]))
         manifest["splits"][name] = {
             "count": len(splits[name]),
-            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "sha256": file_sha256(path),
         }
-    atomic_write_json(Path(data_dir) / "manifest.json", manifest)
+    atomic_write_json(Path(data_dir) / MANIFEST, manifest)
     return manifest
