@@ -51,6 +51,56 @@ def test_snakemake_refuses_a_bad_overlay_when_building_the_dag(repo_root, bad_ov
     assert "rl.lrr" in proc.stdout + proc.stderr
 
 
+def snakemake_dry_run(repo_root: Path, *overlays: Path) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--configfile", *map(str, overlays)]
+    return subprocess.run(command, cwd=repo_root, capture_output=True, text=True)
+
+
+def test_a_study_name_that_is_a_path_is_refused_before_the_dag(repo_root, tmp_path):
+    # results/.. would be the repo root (results/. the committed study): study.name is one plain name
+    # (tests/test_config.py tries the other paths).
+    overlay = tmp_path / "escape.yaml"
+    overlay.write_text("study:\n  name: '..'\n")
+    proc = snakemake_dry_run(repo_root, overlay)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    error = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(error) == 1 and error[0].endswith("escape.yaml:2: study.name: '..' does not match "
+                                                 "'^[A-Za-z0-9_][A-Za-z0-9_.=+-]*$'"), proc.stderr
+
+
+def test_a_step_count_past_its_bound_is_refused_before_any_compute(repo_root, tmp_path):
+    overlay = tmp_path / "typo.yaml"
+    overlay.write_text("rl:\n  lr: 1e-5\n  steps: 1e23\n")  # a whole number to JSON Schema: only the bound refuses it
+    out = tmp_path / "data"
+    proc = run_stage("prepare_data", "--params", str(repo_root / "params.yaml"), "--params", str(overlay),
+                     "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"{overlay}:3: rl.steps: 1e+23 is greater than the maximum of 1000000" in proc.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("kind", ["directory", "binary", "empty"])
+def test_an_overlay_snakemake_cannot_read_is_named_by_config_check(repo_root, tmp_path, kind):
+    # Snakemake reads --configfile files before the Snakefile runs, so it words these errors itself
+    # (docs/pipeline.md quotes each); `python -m resetrl.core.config check` names the file in one line.
+    path = {"directory": tmp_path / "overlays", "binary": tmp_path / "model.yaml", "empty": tmp_path / "new.yaml"}[kind]
+    if kind == "directory":
+        path.mkdir()
+    else:
+        path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00" if kind == "binary" else b"# to do\n")
+    snakemake = snakemake_dry_run(repo_root, path)
+    said = {"directory": f"IsADirectoryError: [Errno 21] Is a directory: '{path}'",
+            "binary": "UnicodeDecodeError: 'utf-8' codec can't decode byte",
+            "empty": "Config file must be given as JSON or YAML with keys at top level."}[kind]
+    assert snakemake.returncode == 1 and said in snakemake.stdout + snakemake.stderr, snakemake.stderr
+    check = subprocess.run([sys.executable, "-m", "resetrl.core.config", "check", "params.yaml", str(path)],
+                           cwd=repo_root, capture_output=True, text=True)
+    expected = {"directory": f"{path}: is a directory, not a params file",
+                "binary": f"{path}:1: not UTF-8 text (byte 0x89): a params file is YAML",
+                "empty": f"{path}: empty (no YAML mapping): a params file sets at least one key, or is {{}}"}[kind]
+    assert (check.returncode, check.stdout, check.stderr) == (2, "", expected + "\n")
+
+
 @pytest.fixture()
 def smoke_data(smoke_params, tmp_path) -> Path:
     prepare_data(smoke_params.task, tmp_path / "data")

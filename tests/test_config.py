@@ -118,6 +118,25 @@ def test_repo_params_yaml_loads_by_default(monkeypatch: pytest.MonkeyPatch) -> N
 # --- the dataclasses are the declaration; the schema is generated -------------------------------
 
 
+def test_every_integer_key_has_an_upper_bound() -> None:
+    # A count or size without one accepts rl.steps: 1e23 (a whole number to JSON Schema) and runs for ever.
+    def integers(schema: dict[str, Any], where: str):
+        for key, sub in schema.get("properties", {}).items():
+            sub = sub.get("items", sub) if sub.get("type") == "array" else sub
+            if "integer" in (sub.get("type") if isinstance(sub.get("type"), list) else [sub.get("type")]):
+                yield f"{where}.{key}", sub
+            yield from integers(sub, f"{where}.{key}")
+
+    keys = [*integers(SCHEMA, "params"), *integers(SCHEMA["$defs"]["arm"], "arm")]
+    assert len(keys) > 40 and [k for k, sub in keys if "maximum" not in sub] == []
+    assert SCHEMA["properties"]["rl"]["properties"]["steps"]["maximum"] == 1_000_000
+
+
+@pytest.mark.parametrize("overlay", sorted(str(p.relative_to(REPO)) for p in (REPO / "configs").glob("*.yaml")))
+def test_every_committed_config_is_within_the_bounds(overlay: str) -> None:
+    load_params([PARAMS, REPO / overlay])
+
+
 def test_committed_schema_is_generated_from_the_dataclasses() -> None:
     assert SCHEMA == generated_schema()
     assert main(["schema", "--check"]) == 0
@@ -226,6 +245,14 @@ BAD_VALUES = [
     ("rl:\n  lr: .nan\n", 2, "rl.lr", "must be finite"),
     ("rl:\n  lr: 3\n", 2, "rl.lr", "greater than the maximum of 1"),
     ("runtime: 4\n", 1, "runtime", "4 is not of type 'object'"),
+    ("study:\n  name: '..'\n", 2, "study.name", "'..' does not match"),
+    ("study:\n  name: a/b\n", 2, "study.name", "'a/b' does not match"),
+    # A float for an integer key: 1e23 is a whole number to JSON Schema, so the bound is what refuses it.
+    ("rl:\n  steps: 1e23\n", 2, "rl.steps", "1e+23 is greater than the maximum of 1000000"),
+    ("sft:\n  skill_steps: 2e6\n", 2, "sft.skill_steps", "greater than the maximum of 1000000"),
+    ("rl:\n  group_size: 4096\n", 2, "rl.group_size", "4096 is greater than the maximum of 1024"),
+    ("task:\n  n_train: 1e12\n", 2, "task.n_train", "greater than the maximum of 10000000"),
+    ("study:\n  seeds: [0, 1e23]\n", 2, "study.seeds[1]", "greater than the maximum of 2147483647"),
 ]
 
 
@@ -270,8 +297,39 @@ def test_duplicate_key_rejected(tmp_path: Path) -> None:
     assert error(path) == f"{path}:3: rl.lr: duplicate key"
 
 
-def test_empty_file_is_no_override(tmp_path: Path) -> None:
-    assert load_params([PARAMS, write(tmp_path, "empty.yaml", "# nothing\n")]) == load_params([PARAMS])
+@pytest.mark.parametrize("text", ["", "# nothing\n", "---\n", "null\n"])
+def test_an_empty_file_is_refused_as_snakemake_refuses_it(tmp_path: Path, text: str) -> None:
+    # Snakemake refuses an empty --configfile ("Config file must be given as JSON or YAML with keys at
+    # top level."): `config check` refuses it too, naming it; an overlay that sets nothing is {}.
+    path = write(tmp_path, "empty.yaml", text)
+    assert error(PARAMS, path) == f"{path}: empty (no YAML mapping): a params file sets at least one key, or is {{}}"
+    assert load_params([PARAMS, write(tmp_path, "nothing.yaml", "{}\n")]) == load_params([PARAMS])
+
+
+def test_a_directory_is_named_as_one(tmp_path: Path) -> None:
+    assert error(PARAMS, tmp_path) == f"{tmp_path}: is a directory, not a params file"
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (b"rl:\n  steps: \xff\xfe\x00\x81", "{path}:2: not UTF-8 text (byte 0xff): a params file is YAML"),
+    (b"\xff\xfer\x00l\x00:\x00", "{path}:1: not UTF-8 text (byte 0xff): a params file is YAML"),  # UTF-16
+    (b"rl:\n  steps: 3\x00\x01\n", "{path}:2: not a text file (control character 0x00): a params file is YAML"),
+])
+def test_a_binary_file_is_named_in_one_line(tmp_path: Path, data: bytes, message: str) -> None:
+    path = tmp_path / "model.bin"
+    path.write_bytes(data)
+    assert error(PARAMS, path) == message.format(path=path)
+
+
+def test_check_cli_names_an_unreadable_overlay_in_one_line(tmp_path: Path, capsys) -> None:
+    (tmp_path / "bin.yaml").write_bytes(bytes(range(128, 256)))  # a model file, say
+    (tmp_path / "empty.yaml").write_text("")
+    for bad, start in [(tmp_path, f"{tmp_path}: is a directory"),
+                       (tmp_path / "bin.yaml", f"{tmp_path}/bin.yaml:1: not UTF-8"),
+                       (tmp_path / "empty.yaml", f"{tmp_path}/empty.yaml: empty")]:
+        assert main(["check", str(PARAMS), str(bad)]) == 2
+        out = capsys.readouterr()
+        assert out.out == "" and out.err.startswith(start) and len(out.err.splitlines()) == 1, out.err
 
 
 # --- overlays -----------------------------------------------------------------------------------
@@ -425,6 +483,24 @@ def test_results_root_per_configuration(tmp_path: Path) -> None:
     assert root([lr]) == "results/lr" and root([], ["rl.lr=1e-3"]) == "results/rl.lr=1e-3"
     assert root([named]) == root([named, same]) == "results/smoke"
     assert root([lr], ["model.pretrained=/a b"]) == "results/lr+model.pretrained=_a_b"
+    # A derived name is a plain name too: an overlay `..yaml` (stem `.`) or `.hidden.yaml` writes no `results/.`.
+    assert root([write(tmp_path, "..yaml", "rl: {lr: 0.001}\n")]) == "results/_"
+    assert root([write(tmp_path, ".hidden.yaml", "rl: {lr: 0.001}\n")]) == "results/_hidden"
+
+
+@pytest.mark.parametrize("name", ["smoke", "qwen2.5-14b", "rl.lr=1e-3+steps=80", "_scratch", "A1"])
+def test_study_name_takes_plain_names_and_derived_ones(tmp_path: Path, name: str) -> None:
+    overlay = write(tmp_path, "named.yaml", f"study: {{name: '{name}'}}\n")
+    params = load_params([PARAMS, overlay])
+    assert results_root([str(PARAMS), str(overlay)], (), params) == f"results/{name}"
+
+
+@pytest.mark.parametrize("name", [".", "..", "../x", "a/b", "a\\b", "/abs", ".hidden", "", "-x", "a b", "x" * 101])
+def test_study_name_is_never_a_path(tmp_path: Path, name: str) -> None:
+    # results/NAME must be one new directory: not results/ itself, the repo root or anywhere else.
+    overlay = write(tmp_path, "named.yaml", f"study:\n  name: '{name}'\n")
+    message = error(PARAMS, overlay)
+    assert message.startswith(f"{overlay}:2: study.name: ") and len(message.splitlines()) == 1, message
 
 
 # --- CLI ----------------------------------------------------------------------------------------

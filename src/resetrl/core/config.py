@@ -121,14 +121,24 @@ def _read(path: Path, order: int) -> tuple[dict[str, Any], dict[KeyPath, _Loc]]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ParamsError(f"{name}: file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ParamsError(f"{name}: cannot read: {e}") from None
+    except IsADirectoryError:
+        raise ParamsError(f"{name}: is a directory, not a params file") from None
+    except UnicodeDecodeError as e:
+        byte, line = e.object[e.start], e.object.count(b"\n", 0, e.start) + 1
+        raise ParamsError(f"{name}:{line}: not UTF-8 text (byte {byte:#04x}): a params file is YAML") from None
+    except OSError as e:
+        raise ParamsError(f"{name}: cannot read: {e.strerror or e}") from None
     locs: dict[KeyPath, _Loc] = {}
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as e:  # a control character: a binary file that happens to be UTF-8
+        line = text.count("\n", 0, e.position) + 1
+        raise ParamsError(f"{name}:{line}: not a text file (control character {e.character:#04x}): "
+                          "a params file is YAML") from None
     try:
         node = loader.get_single_node()
-        if node is None:  # empty file: no overrides
-            return {}, locs
+        if node is None or node.tag == "tag:yaml.org,2002:null":  # Snakemake refuses it too, not naming it
+            raise ParamsError(f"{name}: empty (no YAML mapping): a params file sets at least one key, or is {{}}")
         _record(node, (), _Loc(order, name, 0), locs)
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as e:
@@ -136,7 +146,7 @@ def _read(path: Path, order: int) -> tuple[dict[str, Any], dict[KeyPath, _Loc]]:
         where = f"{name}:{mark.line + 1}" if mark else name
         raise ParamsError(f"{where}: invalid YAML: {e.problem or e.context}") from None
     except yaml.YAMLError as e:
-        raise ParamsError(f"{name}: invalid YAML: {e}") from None
+        raise ParamsError(f"{name}: invalid YAML: {' '.join(str(e).split())}") from None
     finally:
         loader.dispose()
     if not isinstance(data, dict):
@@ -531,7 +541,8 @@ def results_root(files: Sequence[str | Path], overrides: Sequence[str], params: 
     if params_to_dict(params) == params_to_dict(load_params(files[:1])):
         return "results"
     name = "+".join([*(Path(f).stem for f in files[1:]), *overrides])
-    return "results/" + re.sub(r"[^\w.=+-]", "_", name)
+    # A plain name, like study.name's: no separator, and not `.`, `..` or hidden (an overlay `..yaml` has stem `.`).
+    return "results/" + re.sub(r"^\.", "_", re.sub(r"[^\w.=+-]", "_", name))
 
 
 class _Dumper(yaml.SafeDumper):

@@ -85,9 +85,9 @@ def base_reference(name_or_path: str | Path) -> dict:
     so that the checkpoint loads from any working directory, with the path as given as the fallback for a copy
     of the same tree elsewhere (the absolute one then no longer exists)."""
     local = Path(name_or_path)
-    if local.is_dir():
+    if local.is_dir() and str(local.resolve()) != str(name_or_path):
         return {"name_or_path": str(local.resolve()), "relative": str(name_or_path)}
-    return {"name_or_path": str(name_or_path)}
+    return {"name_or_path": str(local.resolve()) if local.is_dir() else str(name_or_path)}
 
 
 def resolve_base(reference: dict) -> str:

@@ -21,6 +21,19 @@ Engine = Literal["torch", "vllm"]
 Device = Literal["auto", "cpu", "cuda"]
 Dtype = Literal["auto", "float32", "bfloat16"]
 ARM_NAME_REF = {"$ref": "#/$defs/arm_name"}  # an arm's name (ARM_NAME)
+# study.name is one directory under results/: a plain name, never a path, `.`, `..` or a hidden name.
+STUDY_NAME = "^[A-Za-z0-9_][A-Za-z0-9_.=+-]*$"
+
+# Upper bounds of counts and sizes: generous, finite, so that a typo (rl.steps: 1e23) is refused, not run.
+MAX_STEPS = 1_000_000  # optimizer steps, and the intervals between validations and saves
+MAX_BATCH = 65_536  # sequences, prompts or examples per step / batch
+MAX_TOKENS = 131_072  # tokens of a thought, an answer or a sequence
+MAX_PROBLEMS = 10_000_000  # problems of a train split
+MAX_EVAL_PROBLEMS = 1_000_000  # problems of an evaluated split
+MAX_SAMPLES = 65_536  # samples per problem (pass@k)
+MAX_CHAIN = 1_000  # operations of a procedural chain
+MAX_VALUE = 1_000_000_000  # numbers of the procedural task
+MAX_SEED = 2**31 - 1  # a seed (seeds are added to: their sums stay below numpy's 2**32)
 
 # Operation weights (task.op_weights and its variants): a closed map over the three operations.
 OP_WEIGHTS = {"type": "object", "additionalProperties": False, "minProperties": 1, "properties": {
@@ -35,8 +48,8 @@ class StudyConfig:
 
     #: Names this configuration's results root, results/NAME/ (Snakemake), so that its runs never overwrite another
     #: configuration's; null: results/ for the values of params.yaml, otherwise a name derived from the overlays and
-    #: overrides.
-    name: str | None = param(None, pattern="^[A-Za-z0-9_.=+-]+$")
+    #: overrides. A plain directory name: letters, digits and _ . = + - (no path separator), not starting with a dot.
+    name: str | None = param(None, pattern=STUDY_NAME, maxLength=100)
     #: RL arms trained by default (names from `arms`); each becomes one run per seed.
     methods: tuple[str, ...] = param(
         ("grpo", "grpo_pgseq", "rrpo", "srpo", "oracle", "demo", "oracle_1x8"), items=ARM_NAME_REF, minItems=1,
@@ -58,7 +71,8 @@ class StudyConfig:
     #: One independent replicate per seed for every method: its own warm start (SFT seed sft.seed + s,
     #: initialisation model.init_seed + s), RL sampling and data order. Arms share the warm start of a seed, so
     #: comparisons are paired by seed.
-    seeds: tuple[int, ...] = param((0, 1, 2, 3, 4), items={"minimum": 0}, minItems=1, uniqueItems=True)
+    seeds: tuple[int, ...] = param((0, 1, 2, 3, 4), items={"minimum": 0, "maximum": MAX_SEED}, minItems=1,
+                                    maxItems=1000, uniqueItems=True)
     #: Significance level of every comparison: two-sided (1 - alpha) intervals, and the minimum detectable effect at
     #: 80% power at this level.
     alpha: float = param(0.05, exclusiveMinimum=0, maximum=0.5)
@@ -150,11 +164,11 @@ class NuminaConfig:
     #: Value of the rows' `source` field to keep (paper: olympiads).
     subset: str = param("olympiads", minLength=1)
     #: Filtered problems in the train split (paper: 400).
-    n_train: int = param(400, minimum=1)
+    n_train: int = param(400, minimum=1, maximum=MAX_PROBLEMS)
     #: Filtered problems in the test split (paper: 100); task.n_val more follow them as the validation split.
-    n_test: int = param(100, minimum=1)
+    n_test: int = param(100, minimum=1, maximum=MAX_PROBLEMS)
     #: Shuffle seed of the filtered rows (paper: 42).
-    seed: int = param(42, minimum=0)
+    seed: int = param(42, minimum=0, maximum=MAX_SEED)
 
 
 @dataclass(frozen=True)
@@ -166,7 +180,7 @@ class ReasoningGymConfig:
         ("chain_sum", "basic_arithmetic", "gsm_symbolic", "countdown"), minItems=1, items={"minLength": 1})
     #: Seed of the train split; reasoning-gym draws item i from seed + i, so val and test start their seeds after
     #: the previous split's (no shared items).
-    seed: int = param(0, minimum=0)
+    seed: int = param(0, minimum=0, maximum=MAX_SEED)
 
 
 @dataclass(frozen=True)
@@ -185,31 +199,31 @@ class TaskConfig:
     #: Ignored by the procedural source, whose ood split is longer chains.
     eval_files: dict[str, str] = param({}, values={"minLength": 1})
     #: Seed of the procedural problem generator: fixes every split.
-    seed: int = param(1234, minimum=0)
+    seed: int = param(1234, minimum=0, maximum=MAX_SEED)
     #: Problems in the train split; feeds SFT and RL.
-    n_train: int = param(20000, minimum=1)
+    n_train: int = param(20000, minimum=1, maximum=MAX_PROBLEMS)
     #: Problems in the validation split; drives the learning curves.
-    n_val: int = param(256, minimum=1)
+    n_val: int = param(256, minimum=1, maximum=MAX_EVAL_PROBLEMS)
     #: Problems in the test split; only touched by the evaluation stage.
-    n_test: int = param(512, minimum=1)
+    n_test: int = param(512, minimum=1, maximum=MAX_EVAL_PROBLEMS)
     #: Problems in the out-of-distribution split; only touched by the evaluation stage.
-    n_ood: int = param(128, minimum=1)
+    n_ood: int = param(128, minimum=1, maximum=MAX_EVAL_PROBLEMS)
     #: In-distribution chain length (operations per problem), inclusive lower bound.
-    min_steps: int = param(8, minimum=1)
+    min_steps: int = param(8, minimum=1, maximum=MAX_CHAIN)
     #: In-distribution chain length (operations per problem), inclusive upper bound.
-    max_steps: int = param(8, minimum=1)
+    max_steps: int = param(8, minimum=1, maximum=MAX_CHAIN)
     #: Out-of-distribution chain length, inclusive lower bound: longer chains than anything seen in training.
-    ood_min_steps: int = param(10, minimum=1)
+    ood_min_steps: int = param(10, minimum=1, maximum=MAX_CHAIN)
     #: Out-of-distribution chain length, inclusive upper bound.
-    ood_max_steps: int = param(10, minimum=1)
+    ood_max_steps: int = param(10, minimum=1, maximum=MAX_CHAIN)
     #: Start value is drawn from [10, start_max].
-    start_max: int = param(15, minimum=10)
+    start_max: int = param(15, minimum=10, maximum=MAX_VALUE)
     #: Operands of + and - are drawn from [1, addend_max].
-    addend_max: int = param(5, minimum=1)
+    addend_max: int = param(5, minimum=1, maximum=MAX_VALUE)
     #: Multipliers are drawn from [2, multiplier_max].
-    multiplier_max: int = param(4, minimum=2)
+    multiplier_max: int = param(4, minimum=2, maximum=MAX_VALUE)
     #: Every intermediate value stays in [0, value_max]; must be >= 2 * start_max.
-    value_max: int = param(40, minimum=1)
+    value_max: int = param(40, minimum=1, maximum=MAX_VALUE)
     #: Relative frequency of each operation (keys among +, -, *; at least one positive); multiplication is the hard,
     #: error-prone step type. An absent operation has weight 0.
     op_weights: dict[str, float] = param(
@@ -252,17 +266,17 @@ class ModelConfig:
     #: tiny Llama below with the char tokenizer, and the size keys below are ignored otherwise.
     pretrained: str | None = param(None)
     #: Width of the residual stream; must be divisible by num_heads.
-    hidden_size: int = param(64, minimum=1)
+    hidden_size: int = param(64, minimum=1, maximum=65536)
     #: Number of transformer blocks.
-    num_layers: int = param(3, minimum=1)
+    num_layers: int = param(3, minimum=1, maximum=1024)
     #: Attention heads per block.
-    num_heads: int = param(2, minimum=1)
+    num_heads: int = param(2, minimum=1, maximum=1024)
     #: Hidden width of the MLP.
-    intermediate_size: int = param(128, minimum=1)
+    intermediate_size: int = param(128, minimum=1, maximum=262144)
     #: Longest sequence (prompt + response tokens) the model is configured for.
-    max_position_embeddings: int = param(512, minimum=1)
+    max_position_embeddings: int = param(512, minimum=1, maximum=MAX_TOKENS)
     #: Seed of the random initialisation.
-    init_seed: int = param(0, minimum=0)
+    init_seed: int = param(0, minimum=0, maximum=MAX_SEED)
 
 
 @dataclass(frozen=True)
@@ -271,38 +285,38 @@ class SFTConfig:
 
     #: Optimizer steps of the warm start; 0 skips it (the paper's setting: RL starts from the instruct model, which
     #: is then only evaluated). With skill_steps, the steps of each seed's fine-tune of the shared skill.
-    steps: int = param(400, minimum=0)
+    steps: int = param(400, minimum=0, maximum=MAX_STEPS)
     #: Steps of the shared skill (stage skill): one model trained once on correct demonstrations (no slips, no hard
     #: step), from which every seed's warm start fine-tunes sft.steps steps on the designed demonstrations (slips,
     #: the hard step): the arithmetic is learned to convergence once, and the seeds differ only in the fine-tune that
     #: sets their error profile. 0: no shared skill; each seed imitates from its own initialisation.
-    skill_steps: int = param(5000, minimum=0)
+    skill_steps: int = param(5000, minimum=0, maximum=MAX_STEPS)
     #: The shared skill stops early, at the first validation (every sft.eval_every steps) whose greedy pass@1 reaches
     #: this: converged, not a step count (skill_steps is then a cap).
     skill_target: float = param(0.98, minimum=0.0, maximum=1.0)
     #: Peak AdamW learning rate of the shared skill (sft.lr is the fine-tune's, or the whole warm start's without one).
     skill_lr: float = param(0.005, exclusiveMinimum=0, maximum=1.0)
     #: Solution chains per optimizer step.
-    batch_size: int = param(32, minimum=1)
+    batch_size: int = param(32, minimum=1, maximum=MAX_BATCH)
     #: Synthetic localization examples per optimizer step, on top of the chains: a correct chain with one thought
     #: corrupted (later thoughts carried forward), target \boxed{first error}. They stand in for the instruct tuning
     #: of the paper's models. Their prompts are ~4x longer than a chain, so they dominate the step's cost.
-    localization_batch_size: int = param(4, minimum=0)
+    localization_batch_size: int = param(4, minimum=0, maximum=MAX_BATCH)
     #: Peak AdamW learning rate.
     lr: float = param(0.001, exclusiveMinimum=0, maximum=1.0)
     #: AdamW weight decay.
     weight_decay: float = param(0.01, minimum=0)
     #: Linear learning-rate warmup steps.
-    warmup_steps: int = param(20, minimum=0)
+    warmup_steps: int = param(20, minimum=0, maximum=MAX_STEPS)
     #: Gradient-norm clipping threshold.
     grad_clip: float = param(1.0, exclusiveMinimum=0)
     #: Share of the SFT loss given to the localization examples (each task is a token mean of its own; a shared
     #: token mean would give localization's one-token targets ~1% of the signal).
     localization_weight: float = param(0.25, minimum=0, maximum=1)
     #: Validation greedy accuracy is measured every eval_every steps (and at the end).
-    eval_every: int = param(250, minimum=1)
+    eval_every: int = param(250, minimum=1, maximum=MAX_STEPS)
     #: Seed of the warm start (initial data order).
-    seed: int = param(0, minimum=0)
+    seed: int = param(0, minimum=0, maximum=MAX_SEED)
 
 
 @dataclass(frozen=True)
@@ -321,11 +335,11 @@ class RolloutConfig:
     top_p: float = param(1.0, exclusiveMinimum=0, maximum=1)
     #: A chain ends at the thought holding \boxed{, after max_thoughts thoughts, or when the next thought could
     #: overflow the response budget (max_thoughts * max_thought_tokens tokens). Paper: 20.
-    max_thoughts: int = param(12, minimum=1)
+    max_thoughts: int = param(12, minimum=1, maximum=1024)
     #: Token budget of one thought (paper: 256; our thoughts are ~12 characters).
-    max_thought_tokens: int = param(32, minimum=1)
+    max_thought_tokens: int = param(32, minimum=1, maximum=MAX_TOKENS)
     #: Sequences sampled together in one batch.
-    batch_size: int = param(128, minimum=1)
+    batch_size: int = param(128, minimum=1, maximum=MAX_BATCH)
 
 
 @dataclass(frozen=True)
@@ -334,7 +348,7 @@ class LoraConfig:
     Checkpoints hold the adapter; the run's final model is merged."""
 
     #: Adapter rank; 0 trains every parameter (no LoRA).
-    rank: int = param(0, minimum=0)
+    rank: int = param(0, minimum=0, maximum=16384)
     #: LoRA scaling numerator (scale = alpha / rank).
     alpha: float = param(64.0, exclusiveMinimum=0)
     #: Dropout on the adapter input.
@@ -351,11 +365,11 @@ class RLConfig:
     """RL fine-tuning from the warm start."""
 
     #: Optimizer steps per run.
-    steps: int = param(50, minimum=1)
+    steps: int = param(50, minimum=1, maximum=MAX_STEPS)
     #: Prompts per step (paper: 32).
-    prompts_per_step: int = param(8, minimum=1)
+    prompts_per_step: int = param(8, minimum=1, maximum=MAX_BATCH)
     #: Rollouts per prompt (paper: 8); group-relative advantages need at least 2.
-    group_size: int = param(8, minimum=2)
+    group_size: int = param(8, minimum=2, maximum=1024)
     #: AdamW learning rate (paper: 5e-5 with LoRA on 7B/14B models; the default study's sweep over 1e-5 / 3e-5 /
     #: 1e-4 picked 1e-5, docs/regime_search.md).
     lr: float = param(3e-05, exclusiveMinimum=0, maximum=1.0)
@@ -365,24 +379,24 @@ class RLConfig:
     grad_clip: float = param(1.0, exclusiveMinimum=0)
     #: One epoch over each step's rollouts in this many minibatch updates (paper: 4); must divide prompts_per_step *
     #: group_size.
-    minibatches: int = param(4, minimum=1)
+    minibatches: int = param(4, minimum=1, maximum=MAX_BATCH)
     #: PPO clipped surrogate: ratio clip epsilon, in (0, 1) (paper: 0.2).
     clip_eps: float = param(0.2, exclusiveMinimum=0, exclusiveMaximum=1)
     #: PPO dual clip for negative advantages, > 1 (paper: 3).
     dual_clip: float = param(3.0, exclusiveMinimum=1)
     #: Reset arms: fresh chains drawn per prompt at most while looking for failed parents (paper: 12).
-    max_draws: int = param(12, minimum=1)
+    max_draws: int = param(12, minimum=1, maximum=1024)
     #: Token budget of one SRPO localization answer (paper: 4096 for free-form text; here the answer is \boxed{N}).
-    localization_max_tokens: int = param(16, minimum=4)
+    localization_max_tokens: int = param(16, minimum=4, maximum=MAX_TOKENS)
     #: Held-out localization accuracy (fixed failed chains built from val) every loc_eval_every steps and after the
     #: last.
-    loc_eval_every: int = param(20, minimum=1)
+    loc_eval_every: int = param(20, minimum=1, maximum=MAX_STEPS)
     #: Number of held-out failed chains behind the localization accuracy.
-    loc_eval_problems: int = param(128, minimum=1)
+    loc_eval_problems: int = param(128, minimum=1, maximum=MAX_EVAL_PROBLEMS)
     #: Validation greedy accuracy every eval_every steps (and at steps 0 and the last).
-    eval_every: int = param(10, minimum=1)
+    eval_every: int = param(10, minimum=1, maximum=MAX_STEPS)
     #: Checkpoint every save_every steps; an interrupted run resumes from the last one.
-    save_every: int = param(10, minimum=1)
+    save_every: int = param(10, minimum=1, maximum=MAX_STEPS)
     lora: LoraConfig = section(LoraConfig)
 
 
@@ -391,9 +405,10 @@ class EvalConfig:
     """Final evaluation on the test and ood splits."""
 
     #: Sampled pass@k is reported for each k (unbiased estimator).
-    pass_k: tuple[int, ...] = param((1, 2), items={"minimum": 1}, minItems=1, uniqueItems=True)
+    pass_k: tuple[int, ...] = param((1, 2), items={"minimum": 1, "maximum": MAX_SAMPLES}, minItems=1,
+                                     uniqueItems=True)
     #: Samples per problem behind the pass@k estimates; must be >= max(pass_k).
-    n_samples: int = param(2, minimum=1)
+    n_samples: int = param(2, minimum=1, maximum=MAX_SAMPLES)
 
 
 @dataclass(frozen=True)
@@ -406,23 +421,23 @@ class TheoryConfig:
         (0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0), items={"exclusiveMinimum": 0, "maximum": 1}, minItems=2,
         uniqueItems=True)
     #: Single-sample advantage estimates per p and method (enough that the smallest p's estimate is resolved).
-    mc_samples: int = param(2000000, minimum=1000)
+    mc_samples: int = param(2000000, minimum=1000, maximum=100_000_000)
     #: Random seed of the simulation.
-    seed: int = param(0)
+    seed: int = param(0, minimum=0, maximum=MAX_SEED)
     #: Success-probability gain of the good action at the improvable state.
     tau: float = param(0.5, exclusiveMinimum=0, maximum=0.7)
     #: Current policy's probability of the good action at the improvable state.
     good_action_prob: float = param(0.2, minimum=0, exclusiveMaximum=1)
     #: Actions per state |Y|.
-    n_actions: int = param(4, minimum=2)
+    n_actions: int = param(4, minimum=2, maximum=1024)
     #: Steps H of the tree.
-    horizon: int = param(4, minimum=2)
+    horizon: int = param(4, minimum=2, maximum=1024)
     #: The tabular prediction (stage predict, resetrl.analysis.tabular; rl.steps SGD steps per simulated run): its
     #: learning rate on the shared position logits. It sets how far a run gets: 1.0 matches the default network's
     #: GRPO curve (sampled pass@1 0.07 -> 0.6 in 20 steps), so the prediction is the gain at the network's pace.
     tabular_lr: float = param(1.0, exclusiveMinimum=0)
     #: Simulations per arm, paired by seed: the predicted gain's standard error and the MDE at study.seeds.
-    tabular_seeds: int = param(8, minimum=2)
+    tabular_seeds: int = param(8, minimum=2, maximum=10_000)
 
 
 @dataclass(frozen=True)
@@ -430,7 +445,7 @@ class RuntimeConfig:
     """Execution resources of each job."""
 
     #: torch threads per job. Two 1-thread jobs beat one 2-thread job on small CPUs.
-    threads: int = param(1, minimum=1)
+    threads: int = param(1, minimum=1, maximum=1024)
     #: Where models run: auto (cuda when available, else cpu), cpu or cuda.
     device: Device = param("auto")
     #: Model weights: auto (bfloat16 on GPU, float32 on CPU, where bfloat16 is ~100x slower), float32 or bfloat16.
@@ -438,9 +453,9 @@ class RuntimeConfig:
     #: Sequences per forward / backward pass in RL updates; gradients accumulate to the minibatch (exactly: each
     #: part is weighted by its share of the tokens or sequences). 0 = the whole minibatch at once; a 7B-14B model
     #: needs a few.
-    micro_batch_size: int = param(0, minimum=0)
+    micro_batch_size: int = param(0, minimum=0, maximum=MAX_BATCH)
     #: Worker processes checking answers of real-data sources (math-verify, reasoning-gym scorers).
-    verify_workers: int = param(2, minimum=1)
+    verify_workers: int = param(2, minimum=1, maximum=1024)
     #: Hard wall-clock limit of one answer check; a check past it is killed and scores 0 (counted in
     #: verify/timeouts).
     verify_timeout_s: float = param(10.0, exclusiveMinimum=0)
