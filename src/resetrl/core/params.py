@@ -450,10 +450,17 @@ class RuntimeConfig:
     device: Device = param("auto")
     #: Model weights: auto (bfloat16 on GPU, float32 on CPU, where bfloat16 is ~100x slower), float32 or bfloat16.
     dtype: Dtype = param("auto")
+    #: Memory of one device (GiB, as torch.cuda.mem_get_info reports it; an 80 GB H100 / A100: 79): the stages that
+    #: load a model (sft, train, evaluate) refuse, before any compute, a config whose memory plan
+    #: (`python -m resetrl.core.memory_plan`) exceeds it. 0 = unknown: the plan is printed, nothing is refused.
+    device_memory_gib: float = param(0.0, minimum=0, maximum=65536)
     #: Sequences per forward / backward pass in RL updates; gradients accumulate to the minibatch (exactly: each
     #: part is weighted by its share of the tokens or sequences). 0 = the whole minibatch at once; a 7B-14B model
     #: needs a few.
     micro_batch_size: int = param(0, minimum=0, maximum=MAX_BATCH)
+    #: Data-parallel processes of one RL run (torch.distributed; launched with torchrun, or srun on SLURM): each
+    #: samples its share of rl.prompts_per_step with its own engine, and DDP averages the gradients. 1 = one process.
+    world_size: int = param(1, minimum=1, maximum=1024)
     #: Worker processes checking answers of real-data sources (math-verify, reasoning-gym scorers).
     verify_workers: int = param(2, minimum=1, maximum=1024)
     #: Hard wall-clock limit of one answer check; a check past it is killed and scores 0 (counted in

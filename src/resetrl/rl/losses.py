@@ -115,6 +115,11 @@ def micro_batch_share(kind: str, micro_mask_BT: torch.Tensor, mask_BT: torch.Ten
     return micro_mask_BT.shape[0] / mask_BT.shape[0]
 
 
+def loss_units(kind: str, mask_BT: torch.Tensor) -> float:
+    """What a loss averages over in a batch: its trained tokens (a token mean) or its sequences."""
+    return float(mask_BT.sum()) if LOSS_AGGREGATION[kind] is masked_mean else float(mask_BT.shape[0])
+
+
 def gradient_signal_B(adv_BT: torch.Tensor, logp_BT: torch.Tensor, mask_BT: torch.Tensor) -> torch.Tensor:
     """Per-sequence gradient signal sum_t (|A_t|/T)(1 - p_t): the paper's measure of how much a
     sequence can move the policy (a confident token, p ~ 1, carries none)."""

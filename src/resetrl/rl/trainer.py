@@ -16,11 +16,12 @@ import torch
 from resetrl.core.checkpoint import CheckpointStore, required_bytes, run_fingerprint
 from resetrl.core.lora import add_lora, is_lora, merged_model
 from resetrl.core.metrics import VAL_PASS1, VAL_SAMPLED, MetricsLog, Progress
-from resetrl.core.model import load_policy, save_policy
+from resetrl.core.model import device_and_dtype, load_policy, save_policy
 from resetrl.core.model_card import run_card
 from resetrl.core.params import Params
 from resetrl.core.storage import StagedOutputs, atomic_write_json, check_free_space, write_jsonl
-from resetrl.rl.batch import pack_sequences, policy_logprobs_BT, sampling_mismatch
+from resetrl.rl.batch import PackedBatch, pack_sequences, policy_logprobs_BT, sampling_mismatch
+from resetrl.rl.distributed import join, rank_seed
 from resetrl.rl.evaluation import eos_endings, greedy_pass1, localization_accuracy, sampled_pass_k
 from resetrl.rl.localization import heldout_failed_chains
 from resetrl.rl.losses import gradient_signal_B
@@ -36,20 +37,25 @@ RUN_OUTPUTS = ("model", "resets.jsonl", "val_outcomes.json", "history.json", "ti
 class RLTrainer:
     def __init__(self, params: Params, method: str, seed: int, init: Path, data: Path, out: Path):
         self.p, self.method, self.seed, self.out = params, method, seed, Path(out)
+        self.ranks = join(params.runtime.world_size, device_and_dtype(params.runtime)[0], params.rl.prompts_per_step)
         self.train_set, self.val_set = load_split(data, "train"), load_split(data, "val")
         self.heldout = heldout_failed_chains(self.val_set, params.rl.loc_eval_problems)
         self.card = run_card(params, seed, method)
-        self.store = CheckpointStore(self.out / "ckpt", run_fingerprint(params, init, training_hashes(data),
-                                                                          method=method, seed=seed))
+        fingerprint = run_fingerprint(params, init, training_hashes(data), method=method, seed=seed)
+        for writer in (True, False):  # rank 0 first: it recovers what a killed save left behind
+            if self.ranks.main == writer:
+                self.store = CheckpointStore(self.out / "ckpt", fingerprint)
+            self.ranks.barrier()
         resumed = self.store.load_latest(lambda path: load_policy(path, params.runtime))
         resume_from, saved, (self.model, self.tokenizer) = resumed or (None, None, load_policy(init, params.runtime))
         if params.rl.lora.rank and not is_lora(self.model):
             self.model = add_lora(self.model, params.rl.lora)
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]  # LoRA: the adapters only
         self.optimizer = torch.optim.AdamW(self.trainable, lr=params.rl.lr, weight_decay=params.rl.weight_decay)
-        check_free_space(self.out, required_bytes(self.model, self.trainable),
-                         f"run {method} seed {seed} (checkpoints and final model)")
-        self.generator = torch.Generator().manual_seed(seed)
+        if self.ranks.main:
+            check_free_space(self.out, required_bytes(self.model, self.trainable),
+                             f"run {method} seed {seed} (checkpoints and final model)")
+        self.generator = torch.Generator().manual_seed(rank_seed(seed, self.ranks.rank))
         self.engine = make_engine(params.rollout, self.model, self.tokenizer)
         self.verifier = open_verifier(params.runtime, [self.train_set, self.val_set])
         self.arm = build_method(method, self.engine, params, self.generator, self.verifier)
@@ -63,11 +69,13 @@ class RLTrainer:
                       "val_outcomes": {}, "val_sampled": {}}
         if saved is not None:
             self.optimizer.load_state_dict(saved["optimizer"])
-            self.generator.set_state(saved["generator"])
+            self.generator.set_state(saved["generators"][self.ranks.rank])
             self.state = saved["trainer"]
             print(f"resumed from {resume_from} at step {self.state['step']}")
-        self.outputs = StagedOutputs(self.out, RUN_OUTPUTS)
-        self.log = MetricsLog(self.outputs / "live", self.state["history"])
+        self.trained = self.ranks.wrap(self.model)  # what gradients flow through (DDP across ranks)
+        if self.ranks.main:
+            self.outputs = StagedOutputs(self.out, RUN_OUTPUTS)
+            self.log = MetricsLog(self.outputs / "live", self.state["history"])
 
     def next_prompts(self) -> list:
         """Without replacement through a per-epoch shuffle derived from (seed, epoch): the data
@@ -110,45 +118,73 @@ class RLTrainer:
         with self.model.disable_adapter():
             return policy_logprobs_BT(self.model, batch, temperature, micro_batch=micro)
 
-    def update(self, collected: Collected) -> dict[str, float]:
+    def minibatch_rows(self, n_local: int) -> list[torch.Tensor]:
+        """This rank's rows of each minibatch: one permutation of the step's chains over all ranks (rank 0's draw),
+        split into rl.minibatches, each rank keeping its own chains (one process: a permutation of its chains)."""
+        counts = self.ranks.gather(n_local)
+        offset, total = sum(counts[:self.ranks.rank]), sum(counts)
+        order_B = torch.randperm(total, generator=self.generator) if self.ranks.main \
+            else torch.empty(total, dtype=torch.long)
+        order_B = self.ranks.broadcast_B(order_B)
+        chunks = order_B.chunk(self.p.rl.minibatches)
+        return [idx[(idx >= offset) & (idx < offset + n_local)] - offset for idx in chunks]
+
+    def rank_scale(self, mb: PackedBatch, n_rows: int) -> float:
+        """DDP averages the ranks' gradients: weighting a rank's minibatch loss by world_size x its share of the
+        global minibatch's tokens (or sequences, as the loss averages) makes that average the global gradient."""
+        if not self.ranks.distributed:
+            return 1.0
+        units = self.arm.loss_units(mb.mask_BT) if n_rows else 0.0
+        total = sum(self.ranks.gather(units))
+        return self.ranks.world_size * units / total if total else 0.0
+
+    def update(self, collected: Collected) -> tuple[dict[str, float], torch.Tensor]:
+        """One epoch of minibatch updates on this rank's chains; the step's stats and each chain's gradient signal."""
         rl, tok = self.p.rl, self.tokenizer
         chains = [c for g in collected.groups for c in g.chains]
         batch = pack_sequences([c.prompt_ids for c in chains], [c.response_ids for c in chains],
                                [m for g in collected.groups for m in g.n_masked], tok.pad_token_id,
                                [c.gen_logprobs for c in chains],
                                [a for g in collected.groups for a in g.token_advantages()])
-        order_B = torch.randperm(len(chains), generator=self.generator)
-        minibatches = [(batch.rows(i), i) for i in order_B.chunk(rl.minibatches)]
+        # A rank without chains in a minibatch still takes part in DDP's reduction: one row at weight 0.
+        minibatches = [(idx, batch.rows(idx if len(idx) else torch.zeros(1, dtype=torch.long)))
+                       for idx in self.minibatch_rows(len(chains))]
         temperature, micro = self.p.rollout.temperature, self.p.runtime.micro_batch_size
         with torch.no_grad():  # behaviour log-probs, fixed before the first update; raw ones for the engine check
             old, raw = zip(*(policy_logprobs_BT(self.model, mb, temperature, 1.0, micro_batch=micro)
-                             for mb, _ in minibatches))
-            ref = [self.reference_logprobs_BT(mb, temperature) for mb, _ in minibatches] \
+                             for _, mb in minibatches))
+            ref = [self.reference_logprobs_BT(mb, temperature) for _, mb in minibatches] \
                 if self.arm.uses_reference else [None] * len(old)
         signal_B = torch.zeros(len(chains))
-        for (mb, idx), old_logp in zip(minibatches, old):
-            signal_B[idx] = gradient_signal_B(mb.adv_BT, old_logp, mb.mask_BT)
-        mismatch = sampling_mismatch([mb for mb, _ in minibatches], raw)
+        for (idx, mb), old_logp in zip(minibatches, old):
+            signal_B[idx] = gradient_signal_B(mb.adv_BT, old_logp, mb.mask_BT)[:len(idx)]
+        mismatch = sampling_mismatch([mb for idx, mb in minibatches if len(idx)],
+                                     [r for (idx, _), r in zip(minibatches, raw) if len(idx)])
         self.model.train()
         stats: dict[str, list[float]] = {}
-        for (mb, _), old_logp, ref_logp in zip(minibatches, old, ref):
+        for (idx, mb), old_logp, ref_logp in zip(minibatches, old, ref):
+            scale = self.rank_scale(mb, len(idx))
             self.optimizer.zero_grad(set_to_none=True)
             mb_stats: dict[str, float] = {"loss": 0.0}
-            for rows, sub in mb.micro_batches(micro):  # gradients accumulate to the minibatch's
-                logp = policy_logprobs_BT(self.model, sub, temperature)
-                loss, sub_stats = self.arm.loss(logp, old_logp[rows], sub.adv_BT, sub.mask_BT,
-                                                None if ref_logp is None else ref_logp[rows])
-                share = self.arm.micro_batch_share(sub.mask_BT, mb.mask_BT)
-                (loss * share).backward()
+            parts = mb.micro_batches(micro)
+            for i, (rows, sub) in enumerate(parts):  # gradients accumulate to the minibatch's
+                with self.ranks.no_sync(self.trained, last=i == len(parts) - 1):
+                    logp = policy_logprobs_BT(self.trained, sub, temperature)
+                    loss, sub_stats = self.arm.loss(logp, old_logp[rows], sub.adv_BT, sub.mask_BT,
+                                                    None if ref_logp is None else ref_logp[rows])
+                    share = self.arm.micro_batch_share(sub.mask_BT, mb.mask_BT)
+                    (loss * share * scale).backward()
                 for k, v in {"loss": loss.item(), **sub_stats}.items():
                     mb_stats[k] = mb_stats.get(k, 0.0) + v * share
+            if self.ranks.distributed:  # the global minibatch's: each rank's weighted by its share
+                mb_stats = self.ranks.summed({k: v * scale / self.ranks.world_size for k, v in mb_stats.items()})
             grad_norm = torch.nn.utils.clip_grad_norm_(self.trainable, rl.grad_clip)
             self.optimizer.step()
             for k, v in {**mb_stats, "grad_norm": grad_norm.item()}.items():
                 stats.setdefault(k, []).append(v)
         self.engine.sync_weights(self.model)  # the next rollouts must come from the updated policy
-        return {f"train/{k}": sum(v) / len(v) for k, v in stats.items()} | mismatch | self.group_metrics(
-            collected, signal_B)
+        mismatch = self.ranks.mean(mismatch, len(chains))
+        return {f"train/{k}": sum(v) / len(v) for k, v in stats.items()} | mismatch, signal_B
 
     def group_metrics(self, collected: Collected, signal_B: torch.Tensor) -> dict[str, float]:
         """Advantage and gradient-signal statistics per group label (a chain's advantage: adv_G)."""
@@ -174,7 +210,13 @@ class RLTrainer:
     def train_step(self) -> dict[str, float]:
         self.model.eval()
         checks_before = dict(self.verifier.counts) if self.verifier is not None else {}
-        collected = self.arm.collect(self.next_prompts(), self.state["step"])
+        local = self.arm.collect(self.ranks.shard(self.next_prompts()), self.state["step"])
+        checks = self.ranks.summed(verifier_metrics(self.verifier, checks_before))
+        update, signal_B = self.update(local)
+        collected = local
+        if self.ranks.distributed:  # the step over all ranks: groups, tokens, records, metrics
+            parts = self.ranks.gather((local, signal_B))
+            collected, signal_B = Collected.merged([c for c, _ in parts]), torch.cat([b for _, b in parts])
         rewards = torch.cat([g.rewards_G for g in collected.groups])
         generated = collected.generated
         self.state["tokens"] += generated
@@ -186,13 +228,16 @@ class RLTrainer:
             "train/tokens_generated": float(generated),
             **{f"train/tokens_{k}": float(v) for k, v in collected.tokens.items()},
             **collected.metrics,
-            **verifier_metrics(self.verifier, checks_before),
-            **self.update(collected),
+            **checks,
+            **update,
+            **self.group_metrics(collected, signal_B),
         }
 
     def checkpoint(self, score: float | None) -> None:
-        state = {"optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state(),
-                 "trainer": self.state}
+        generators = self.ranks.gather(self.generator.get_state())  # each rank resumes its own sampling stream
+        if not self.ranks.main:
+            return
+        state = {"optimizer": self.optimizer.state_dict(), "generators": generators, "trainer": self.state}
         card = self.card.with_scores({"pass@1 (greedy)": score}, step=self.state["step"])
         self.store.save(self.state["step"], self.model, self.tokenizer, state, card, score)
 
@@ -205,26 +250,46 @@ class RLTrainer:
         return record
 
     def run(self, stop_at: int | None = None) -> list[dict]:
-        """Train to rl.steps (or stop after `stop_at` steps, as an interruption would)."""
-        rl = self.p.rl
+        """Train to rl.steps (or stop after `stop_at` steps, as an interruption would). Every rank trains; rank 0
+        alone evaluates, logs and writes."""
+        rl, main = self.p.rl, self.ranks.main
         last_score = None
-        progress = Progress(f"train {self.method} seed{self.seed}", rl.steps, self.state["step"])
+        progress = Progress(f"train {self.method} seed{self.seed}", rl.steps, self.state["step"]) if main else None
         while self.state["step"] < rl.steps:
             if stop_at is not None and self.state["step"] >= stop_at:
-                progress.close()
+                if main:
+                    progress.close()
                 return self.state["history"]
             started = time.perf_counter()
             record: dict = {"step": self.state["step"], "compute/tokens_generated": float(self.state["tokens"])}
-            record.update(self.evaluations(self.state["step"]))
+            if main:
+                record.update(self.evaluations(self.state["step"]))
             last_score = record.get(VAL_PASS1, last_score)
             record.update(self.train_step())
             self.state["timings"].append(time.perf_counter() - started)
             self.state["step"] += 1
-            self.log.log(record)
-            if self.state["step"] < rl.steps:  # the last step's line comes with the final evaluation below
+            if main:
+                self.log.log(record)
+            if main and self.state["step"] < rl.steps:  # the last step's line comes with the final evaluation
                 progress.update(self.state["step"], {**record, "compute/tokens_generated": float(self.state["tokens"])})
             if self.state["step"] % rl.save_every == 0 or self.state["step"] == rl.steps:
                 self.checkpoint(last_score)
+        if main:
+            self.finish(progress)
+        else:
+            self.close_engines()
+        self.ranks.barrier()
+        self.ranks.close()
+        return self.state["history"]
+
+    def close_engines(self) -> None:
+        self.engine.close()
+        if self.verifier is not None:
+            self.verifier.close()
+
+    def finish(self, progress: Progress) -> None:
+        """The final evaluation and the run's outputs, swapped in together."""
+        rl = self.p.rl
         final = {"step": rl.steps, "compute/tokens_generated": float(self.state["tokens"]),
                  **self.evaluations(rl.steps)}
         self.log.log(final)
@@ -232,9 +297,7 @@ class RLTrainer:
         progress.close()
         self.log.close()
         eos = eos_endings(self.engine, self.val_set, self.p.rollout)  # for the card of the final model
-        self.engine.close()
-        if self.verifier is not None:
-            self.verifier.close()
+        self.close_engines()  # before the merged copy: vLLM's memory goes back first
         # Merged (adapters folded in): loadable by transformers and vLLM like any checkpoint.
         card = self.card.with_scores({"pass@1 (greedy)": final.get(VAL_PASS1),
                                       "localization exact match": final.get("loc/heldout_exact_match")},
@@ -248,4 +311,3 @@ class RLTrainer:
         atomic_write_json(out / "history.json", self.state["history"])
         atomic_write_json(out / "timings.json", {"step_seconds": self.state["timings"]})
         out.commit()
-        return self.state["history"]

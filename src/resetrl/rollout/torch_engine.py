@@ -188,8 +188,14 @@ class _Batch:
             self.values[i][rows_B, :, ptr_B] = v[:, :, 0]
             keys, values = self.keys[i][:, :, :span], self.values[i][:, :, :span]
             if self.gqa:
-                repeat = q.shape[1] // keys.shape[1]
-                keys, values = keys.repeat_interleave(repeat, 1), values.repeat_interleave(repeat, 1)
+                # Grouped-query attention without copying K/V: query head h reads K/V head h // rep
+                # (what repeat_interleave would give), so the rep query heads of each K/V head are packed
+                # as rows of one matmul, as transformers' SDPA path packs them: scores [B, n_kv, rep, S].
+                B, n_q = q.shape[0], q.shape[1]
+                q_BKRD = q.reshape(B, self.n_kv_heads, n_q // self.n_kv_heads, q.shape[-1])
+                scores_BKRS = (q_BKRD @ keys.transpose(-1, -2)) * scale
+                weights_BKRS = torch.softmax(scores_BKRS.masked_fill(~visible_B11S, float("-inf")), dim=-1)
+                return (weights_BKRS @ values).reshape(B, n_q, 1, -1)
             # One query per row: two batched matmuls beat the fused CPU kernel by ~5x at this shape.
             scores_BH1S = (q @ keys.transpose(-1, -2)) * scale
             weights_BH1S = torch.softmax(scores_BH1S.masked_fill(~visible_B11S, float("-inf")), dim=-1)

@@ -100,10 +100,20 @@ def stage_params(stage: str, method: str | None = None) -> tuple[str, ...]:
     return (*keys, f"arms.{method}") if stage == "train" else keys
 
 
+# Stages that load a model -> the memory plan they are checked against (resetrl.core.memory_plan).
+MEMORY_PLANS = {"skill": "sft", "sft": "sft", "train": "train", "evaluate": "evaluate", "task_regime": "evaluate"}
+
+
 def declared_params(params, stage: str, method: str | None = None):
-    """The view of `params` a stage runs with: reading a key it does not declare raises."""
+    """The view of `params` a stage runs with: reading a key it does not declare raises. A stage that
+    loads a model is refused here, before any compute, where its memory plan exceeds a known
+    runtime.device_memory_gib (a ParamsError: one line naming the keys to change, exit status 2)."""
     from resetrl.core.config import DeclaredParams
 
+    if stage in MEMORY_PLANS:
+        from resetrl.core.memory_plan import check_memory
+
+        check_memory(params, MEMORY_PLANS[stage], method)
     return DeclaredParams(params, stage_params(stage, method), stage)
 
 

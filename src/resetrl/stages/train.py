@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
 
 from resetrl.core.cli import stage_entry
@@ -25,7 +27,14 @@ def main(argv: list[str] | None = None) -> None:
     params = declared_params(params_from_args(args), "train", args.method)
     if args.method not in params.arms:
         parser.error(f"--method {args.method!r} is not an arm of params.yaml: {sorted(params.arms)}")
+    from resetrl.rl.distributed import check_launch, launcher_world_size, relaunch_argv
+
+    world_size, launched = params.runtime.world_size, launcher_world_size()
+    check_launch(world_size, launched or world_size, params.rl.prompts_per_step)
     check_writable(Path(args.out) / "history.json")
+    if launched is None and world_size > 1:  # one command for Snakemake and DVC: it launches its processes
+        command = relaunch_argv(world_size, __spec__.name, sys.argv[1:] if argv is None else argv)
+        os.execv(command[0], command)
     import torch  # after parsing: --help and argument errors stay instant
 
     from resetrl.rl.trainer import RLTrainer

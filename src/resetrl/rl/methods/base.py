@@ -15,7 +15,8 @@ from typing import ClassVar
 import torch
 
 from resetrl.core.params import ArmConfig, RLConfig
-from resetrl.rl.losses import micro_batch_share, policy_loss
+from resetrl.rl.distributed import weighted_mean
+from resetrl.rl.losses import loss_units, micro_batch_share, policy_loss
 from resetrl.rollout.engine import Chain, RolloutEngine, SamplingSettings, prompt_ids
 from resetrl.tasks.scoring import group_rewards
 from resetrl.tasks.verify import VerifierPool
@@ -60,6 +61,18 @@ class Collected:
     @property
     def generated(self) -> int:
         return sum(v for k, v in self.tokens.items() if k not in REUSED_KINDS)
+
+    @classmethod
+    def merged(cls, parts: list[Collected]) -> Collected:
+        """Several ranks' collections as one step's: groups and records in rank order, token counts summed, the
+        method's metrics averaged with each rank weighted by its groups."""
+        tokens: dict[str, int] = {}
+        for part in parts:
+            for kind, n in part.tokens.items():
+                tokens[kind] = tokens.get(kind, 0) + n
+        return cls([g for p in parts for g in p.groups], tokens,
+                   weighted_mean([p.metrics for p in parts], [len(p.groups) for p in parts]),
+                   [r for p in parts for r in p.records])
 
 
 @dataclass(frozen=True)
@@ -124,6 +137,10 @@ class Method:
     def micro_batch_share(self, micro_mask_BT: torch.Tensor, mask_BT: torch.Tensor) -> float:
         """Weight of a micro-batch's loss in its minibatch's (tokens or sequences, as the loss averages)."""
         return micro_batch_share(self.arm.loss, micro_mask_BT, mask_BT)
+
+    def loss_units(self, mask_BT: torch.Tensor) -> float:
+        """What the loss averages over in a batch: its trained tokens or its sequences."""
+        return loss_units(self.arm.loss, mask_BT)
 
 
 def sample_groups(ctx: Context, problems: list) -> tuple[list[list[Chain]], list[list[float]]]:
