@@ -7,19 +7,30 @@ on CUDA. Run: `python benchmarks/gpu_check.py` (or benchmarks/gpu_check.sh) -> r
   step plus `sync_weights` greedy equal to the updated trainer model;
 - the cluster path on a tiny stand-in for a hub checkpoint (Qwen2, BPE tokenizer that splits the
   thought delimiter): loaded by path in bfloat16, a LoRA step on CUDA that changes only adapter
-  weights, and the engines' log-probs against the adapted trainer model.
+  weights, and the engines' log-probs against the adapted trainer model;
+- the memory plan's estimate of one update (LoRA, one max-length sequence) against the peak CUDA memory the
+  update allocates;
+- one RL run as two processes through the train stage, as Snakemake starts it (NCCL on two GPUs where the
+  machine has them, else gloo on the CPU: NCCL cannot put two ranks on one GPU).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
+import subprocess
+import sys
 import tempfile
+import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import torch
-from common import default_policy, engine_config, task_prompts, timed, write_result
+from common import REPO, default_policy, engine_config, task_prompts, timed, write_result
 
+from resetrl.core.config import load_params
 from resetrl.core.lora import add_lora
+from resetrl.core.memory_plan import GIB, plan
 from resetrl.core.model import load_policy
 from resetrl.core.params import LoraConfig
 from resetrl.rl.batch import pack_sequences, policy_logprobs_BT
@@ -78,6 +89,8 @@ def main() -> None:
         out["vllm_tokens_per_s"] = n_vllm / t_vllm
         vllm_engine.close()
     out["cluster_path"] = cluster_path()
+    out["memory_plan"] = memory_plan_check()
+    out["two_processes"] = two_process_run()
     write_result("gpu_check", out)
 
 
@@ -108,6 +121,52 @@ def cluster_path(device: str = "cuda") -> dict:
         result[f"{name}_lora_logprob_max_gap"] = float(gap)
         engine.close()
     return result
+
+
+def memory_plan_check() -> dict:
+    """The plan's `update` term (activations autograd keeps for one sequence) against the peak CUDA memory a LoRA
+    update of one sequence of the plan's length allocates above the loaded weights (tiny Qwen2 stand-in, bf16)."""
+    hub = save_tiny_hub_model(tempfile.mkdtemp())
+    params = load_params([REPO / "params.yaml"], [f"model.pretrained={hub}", "rl.lora.rank=8", "runtime.device=cuda",
+                                                  "runtime.dtype=bfloat16", "runtime.micro_batch_size=1",
+                                                  "rollout.max_thoughts=4", "rollout.max_thought_tokens=64"])
+    estimate = plan(params, ("train",), "grpo")
+    update = next(b for name, b in estimate.stages[0].peaks if name.startswith("update"))
+    model, tokenizer = load_policy(hub, params.runtime)
+    model = add_lora(model, params.rl.lora)
+    ids = torch.randint(3, len(tokenizer), (estimate.tokens,)).tolist()
+    batch = pack_sequences([ids[:64]], [ids[64:]], [0], tokenizer.pad_token_id)
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    before = torch.cuda.memory_allocated()
+    (-(policy_logprobs_BT(model, batch) * batch.mask_BT).sum()).backward()
+    torch.cuda.synchronize()
+    measured = torch.cuda.max_memory_allocated() - before
+    return {"tokens": estimate.tokens, "update_estimate_gib": update / GIB, "update_measured_gib": measured / GIB,
+            "measured_over_estimate": measured / update}
+
+
+def two_process_run() -> dict:
+    """Two steps of the smoke configuration as one run of two processes, from a 20-step warm start: launch, DDP,
+    gathering and checkpoints on this machine's devices (the update's exactness is tests/test_distributed.py's)."""
+    from resetrl.rl.warmstart import run_sft
+    from resetrl.tasks.splits import prepare_data
+
+    device = "cuda" if torch.cuda.device_count() >= 2 else "cpu"
+    files = [REPO / "params.yaml", REPO / "configs/smoke.yaml"]
+    work = Path(tempfile.mkdtemp())
+    params = load_params(files, ["sft.steps=20", "sft.eval_every=20", f"runtime.device={device}"])
+    prepare_data(params.task, work / "data")
+    run_sft(params, work / "data", work / "sft")
+    sets = [f"runtime.device={device}", "runtime.world_size=2", "rl.steps=2"]
+    command = [sys.executable, "-m", "resetrl.stages.train", *(a for f in files for a in ("--params", str(f))),
+               *(a for s in sets for a in ("--set", s)), "--method", "grpo", "--seed", "0",
+               "--init", str(work / "sft/model"), "--data", str(work / "data"), "--out", str(work / "run")]
+    started = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, timeout=240)
+    return {"device": device, "exit": result.returncode, "seconds": time.perf_counter() - started,
+            "history_steps": len(json.loads((work / "run/history.json").read_text()))
+            if result.returncode == 0 else result.stderr[-2000:]}
 
 
 if __name__ == "__main__":
