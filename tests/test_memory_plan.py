@@ -27,8 +27,8 @@ from resetrl.core.memory_plan import (
 from resetrl.core.model import build_model, count_parameters
 from resetrl.core.params import ModelConfig
 
-PAPER = {"olmo3-7b": {"sft": "fits", "train": "OVER", "evaluate": "fits"},
-         "qwen2.5-14b": {"sft": "fits", "train": "OVER", "evaluate": "fits"},
+PAPER = {"olmo3-7b": {"sft": "fits", "train": "fits", "evaluate": "fits"},
+         "qwen2.5-14b": {"sft": "fits", "train": "fits", "evaluate": "fits"},
          "qwen2.5-0.5b": {"sft": "fits", "train": "fits", "evaluate": "fits"}}
 
 
@@ -235,6 +235,16 @@ def test_the_paper_overlays_are_planned_offline(overlay, offline_hub, repo_root,
     assert printed.out.count("\n") == 4 and printed.out.startswith("memory plan")
     docs = (repo_root / "docs/cluster.md").read_text()  # the plans the docs paste: current
     assert all(line in docs.splitlines() for line in memory.lines()), f"docs/cluster.md: paste the plan of {overlay}"
+
+
+@pytest.mark.parametrize("overlay", ["olmo3-7b", "qwen2.5-14b"])
+def test_the_large_overlays_fit_an_80_gb_gpu_only_with_activation_checkpointing(overlay, offline_hub, repo_root):
+    files = [repo_root / "params.yaml", repo_root / f"configs/{overlay}.yaml"]
+    with_it, without = (plan(load_params(files, [f"runtime.activation_checkpointing={on}"]), ("train",))
+                        for on in ("true", "false"))
+    assert with_it.problem(with_it.stages[0]) is None
+    problem = without.problem(without.stages[0])
+    assert problem is not None and "runtime.activation_checkpointing: true" in problem
 
 
 def test_a_hub_model_not_available_offline_is_planned_as_unknown(offline_hub, smoke_params):

@@ -358,3 +358,31 @@ def test_vllm_rounds_apply_the_same_stop_rules(tokenizer):
     ended = Chain([1], [])
     assert _ChainState(ended, 0).add_thought(ids("ab") + [tokenizer.eos_token_id], [0.0] * 3, s, engine)
     assert ended.finish == "eos" and ended.gen_ids[-1] == tokenizer.eos_token_id
+
+
+def nucleus_by_definition_BV(logits_BV: torch.Tensor, top_p: float) -> torch.Tensor:
+    """The smallest most-likely set whose probability reaches top_p, token by token in float64."""
+    probs_BV = torch.softmax(logits_BV.double(), -1)
+    keep_BV = torch.zeros_like(logits_BV, dtype=torch.bool)
+    for b, order in enumerate(probs_BV.argsort(-1, descending=True)):
+        mass = 0.0
+        for token in order.tolist():
+            keep_BV[b, token], mass = True, mass + float(probs_BV[b, token])
+            if mass >= top_p:
+                break
+    return keep_BV
+
+
+@pytest.mark.parametrize("peak", [8.0, 0.0], ids=["nucleus among the candidates", "flat: full sort"])
+def test_top_p_keeps_the_nucleus_on_a_large_vocabulary(peak):
+    """A peaked row takes the partial sort over the most likely candidates, a flat one (its nucleus spans
+    more than the candidates) the full sort; both keep exactly the nucleus, logits unchanged inside it."""
+    from resetrl.rollout.engine import TOP_P_CANDIDATES, top_p_filter
+
+    logits_BV = torch.randn(3, 4 * TOP_P_CANDIDATES, generator=torch.Generator().manual_seed(0))
+    logits_BV[:, :20] += peak
+    filtered_BV = top_p_filter(logits_BV, 0.9)
+    kept_BV = ~torch.isinf(filtered_BV)
+    assert torch.equal(kept_BV, nucleus_by_definition_BV(logits_BV, 0.9))
+    assert torch.equal(filtered_BV[kept_BV], logits_BV[kept_BV])
+    assert (kept_BV.sum(-1) > TOP_P_CANDIDATES).any() == (peak == 0.0)

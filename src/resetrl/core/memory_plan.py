@@ -15,7 +15,8 @@ What it counts, per device; DDP replicates all of it, so `runtime.world_size` lo
   gradient and AdamW's two states each, in the same dtype (no fp32 master copy); DDP adds its gradient
   buckets.
 - update, an estimate: rows x tokens x (layers x (a*h + b*kv + c*i) + 12 x vocab) bytes. The first
-  term is what autograd keeps for the backward pass without activation checkpointing: coefficients of
+  term is what autograd keeps for the backward pass without activation checkpointing (with it,
+  runtime.activation_checkpointing: each layer's input plus one layer's activations): coefficients of
   the hidden (h), K/V (kv) and MLP (i) widths per token and layer, measured by counting the tensors
   autograd saves in transformers' models (SDPA attention; `ACTIVATIONS`); the second the fp32
   log-softmax over the vocabulary and its gradient. rows: `runtime.micro_batch_size` (0: the whole
@@ -110,11 +111,13 @@ class Arch:
         """K/V cache per token."""
         return self.layers * 2 * self.kv_dim * dtype_bytes
 
-    def activation_bytes(self, dtype_bytes: int, lora_rank: int) -> int:
-        """What autograd keeps per token for the backward pass (`ACTIVATIONS`), the logits' share included."""
+    def activation_bytes(self, dtype_bytes: int, lora_rank: int, checkpointed: bool = False) -> int:
+        """What autograd keeps per token for the backward pass (`ACTIVATIONS`), the logits' share included;
+        checkpointed: each layer's input, and one layer's activations while its backward recomputes them."""
         a, b, c = ACTIVATIONS["olmo" if self.model_type in QK_NORM else "llama", dtype_bytes, lora_rank > 0]
         per_layer = a * self.hidden + b * self.kv_dim + c * self.intermediate + 4 * lora_rank * len(LINEARS)
-        return self.layers * per_layer + LOGIT_BYTES * self.vocab
+        kept = self.layers * self.hidden * dtype_bytes + per_layer if checkpointed else self.layers * per_layer
+        return kept + LOGIT_BYTES * self.vocab
 
 
 def lora_parameters(arch: Arch, rank: int, targets: str | Sequence[str]) -> int:
@@ -364,15 +367,14 @@ def plan(params, stages: Sequence[str] = STAGES, method: str | None = None) -> M
             reference = (("KL reference", float(weights)),) if not lora.rank and any(a.kl_coef for a in arms) else ()
             minibatch = math.ceil(math.ceil(rl.prompts_per_step / rt.world_size) * rl.group_size / rl.minibatches)
             rows = min(rt.micro_batch_size or minibatch, minibatch)
-            update = rows * tokens * arch.activation_bytes(d, lora.rank)
+            update = rows * tokens * arch.activation_bytes(d, lora.rank, rt.activation_checkpointing)
             engine = rollout(localize, adapted)
             keys = [f"runtime.micro_batch_size (now {rows})"] if rows > 1 else []
+            keys += [] if rt.activation_checkpointing else ["runtime.activation_checkpointing: true"]
             keys += [length_keys, "rl.lora.rank" if lora.rank else "rl.lora.rank > 0 (LoRA instead of every weight)"]
-            note = "" if rows > 1 else ("; one sequence's update keeps every layer's activations (the trainer has no "
-                                        "activation checkpointing)")
             out.append(StagePlan(stage, (*base, *reference, state),
                                  ((f"update({rows}x{tokens})", float(update)), *engine.pop("peaks", ())), **engine,
-                                 keys=f"{', '.join(keys)} or {engine_key}{note}; {NO_DDP_HELP}"))
+                                 keys=f"{', '.join(keys)} or {engine_key}; {NO_DDP_HELP}"))
         else:
             raise ValueError(f"no memory plan for stage {stage!r} (known: {', '.join(STAGES)})")
     return MemoryPlan(str(params.model.pretrained or "the embedded model"), arch, "", dtype, tokens, device,

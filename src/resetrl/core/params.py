@@ -458,6 +458,10 @@ class RuntimeConfig:
     #: part is weighted by its share of the tokens or sequences). 0 = the whole minibatch at once; a 7B-14B model
     #: needs a few.
     micro_batch_size: int = param(0, minimum=0, maximum=MAX_BATCH)
+    #: Recompute each layer's activations in the backward pass of an RL update instead of keeping them
+    #: (transformers' gradient checkpointing): one hidden state per layer and token is kept, for about a third
+    #: more update time. The update itself is unchanged.
+    activation_checkpointing: bool = param(False)
     #: Data-parallel processes of one RL run (torch.distributed; launched with torchrun, or srun on SLURM): each
     #: samples its share of rl.prompts_per_step with its own engine, and DDP averages the gradients. 1 = one process.
     world_size: int = param(1, minimum=1, maximum=1024)

@@ -50,6 +50,8 @@ class RLTrainer:
         resume_from, saved, (self.model, self.tokenizer) = resumed or (None, None, load_policy(init, params.runtime))
         if params.rl.lora.rank and not is_lora(self.model):
             self.model = add_lora(self.model, params.rl.lora)
+        if params.runtime.activation_checkpointing:  # non-reentrant: LoRA's frozen inputs need no gradient
+            self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]  # LoRA: the adapters only
         self.optimizer = torch.optim.AdamW(self.trainable, lr=params.rl.lr, weight_decay=params.rl.weight_decay)
         if self.ranks.main:

@@ -90,15 +90,30 @@ def finish_after_thought(s: SamplingSettings, thought_text: str, n_thoughts: int
     return ""
 
 
+# Top-p on a large vocabulary looks at the most likely candidates first (a partial sort) and sorts the
+# whole vocabulary only for rows whose nucleus they do not cover; small vocabularies always sort in full.
+TOP_P_CANDIDATES = 1024
+
+
 def top_p_filter(logits_BV: torch.Tensor, top_p: float) -> torch.Tensor:
     """Mask the tail outside the smallest set of tokens whose probability reaches top_p."""
     if top_p >= 1.0:
         return logits_BV
+    if logits_BV.shape[-1] > TOP_P_CANDIDATES:
+        top_BK, order_BK = torch.topk(logits_BV, TOP_P_CANDIDATES, dim=-1)  # sorted, descending
+        probs_BK = (top_BK - torch.logsumexp(logits_BV, dim=-1, keepdim=True)).exp()
+        if bool((probs_BK.sum(-1) >= top_p).all()):  # every row's nucleus lies among the candidates
+            return _nucleus(logits_BV, top_BK, order_BK, probs_BK, top_p)
     sorted_BV, order_BV = torch.sort(logits_BV, descending=True, dim=-1)
-    probs_BV = torch.softmax(sorted_BV, dim=-1)
-    drop_BV = probs_BV.cumsum(dim=-1) - probs_BV >= top_p  # keeps at least the top token
-    sorted_BV = sorted_BV.masked_fill(drop_BV, float("-inf"))
-    return torch.full_like(logits_BV, float("-inf")).scatter(-1, order_BV, sorted_BV)
+    return _nucleus(logits_BV, sorted_BV, order_BV, torch.softmax(sorted_BV, dim=-1), top_p)
+
+
+def _nucleus(logits_BV: torch.Tensor, sorted_BK: torch.Tensor, order_BK: torch.Tensor, probs_BK: torch.Tensor,
+             top_p: float) -> torch.Tensor:
+    """`logits_BV` with -inf outside the nucleus, from its K most likely tokens in order and their probabilities."""
+    drop_BK = probs_BK.cumsum(dim=-1) - probs_BK >= top_p  # keeps at least the top token
+    kept_BK = sorted_BK.masked_fill(drop_BK, float("-inf"))
+    return torch.full_like(logits_BV, float("-inf")).scatter(-1, order_BK, kept_BK)
 
 
 def sample_tokens(logits_BV: torch.Tensor, s: SamplingSettings,
