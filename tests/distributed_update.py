@@ -21,13 +21,15 @@ def main(spec_path: str) -> None:
     params = load_params(spec["params"], spec["overrides"])
     trainer = RLTrainer(params, "grpo", 0, Path(spec["init"]), Path(spec["data"]), Path(spec["run"]))
     fixed = pickle.loads(Path(spec["fixed"]).read_bytes())
-    trainer.generator.set_state(fixed["generator"])  # rank 0 draws the minibatch permutation
     groups = trainer.ranks.shard(fixed["groups"])
+    trainer.generator.set_state(fixed["generator"])  # rank 0 draws the minibatch permutation
+    rows = trainer.ranks.gather([len(idx) for idx in trainer.minibatch_rows(sum(len(g.chains) for g in groups))])
+    trainer.generator.set_state(fixed["generator"])
     stats, signal_B = trainer.update(Collected(groups, {}, {}, []))
     signal_B = torch.cat(trainer.ranks.gather(signal_B))
     if trainer.ranks.main:
         torch.save({"params": {n: p.detach().clone() for n, p in trainer.model.named_parameters()},
-                    "stats": stats, "signal_B": signal_B}, spec["out"])
+                    "stats": stats, "signal_B": signal_B, "rows": rows}, spec["out"])
     trainer.ranks.close()
 
 

@@ -1,6 +1,7 @@
 """Data-parallel RL on torch.distributed (gloo, CPU): two processes with four prompts each make the update one
 process makes with all eight, and a two-process run killed mid-way resumes to the same bytes."""
 
+import itertools
 import json
 import os
 import pickle
@@ -19,28 +20,38 @@ from resetrl.stages import train
 from test_faults import snapshot, stage_process, train_argv, wait_for_checkpoint
 
 # A global minibatch of 8 prompts x 4 chains in 2 minibatches, run 3 sequences per backward pass: the ranks'
-# micro-batch counts differ, so the test also covers accumulation without synchronisation.
+# micro-batch counts differ where a minibatch splits unevenly between them (fixed_chains picks such a split),
+# which a collective in every forward pass would deadlock; the test covers accumulation without sync too.
 UPDATE = ["rl.prompts_per_step=8", "rl.minibatches=2", "runtime.micro_batch_size=3"]
 
 
 def launch(nproc: int, *args: str) -> None:
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *args]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
 
 
 @pytest.fixture(scope="module")
 def fixed_chains(repo_root, warm_start, tmp_path_factory):
     """Eight prompts' GRPO groups sampled once, with hand-set advantages of both signs (the update has
-    something to move whatever the warm start scored), and the generator state the update starts from."""
+    something to move whatever the warm start scored), and a generator state for the update's minibatch
+    permutation that splits a minibatch unevenly between the ranks."""
     params = load_params([repo_root / "params.yaml", repo_root / "configs/smoke.yaml"], UPDATE)
     root = tmp_path_factory.mktemp("fixed")
     trainer = RLTrainer(params, "grpo", 0, warm_start / "sft/model", warm_start / "data", root / "run")
     collected = trainer.arm.collect(trainer.next_prompts(), 0)
     for g in collected.groups:
         g.adv_G = torch.tensor([1.0, -1.0, 0.5, -0.5])[:len(g.chains)]
+    # The first generator state whose minibatch permutation gives the two ranks different micro-batch counts.
+    total = sum(len(g.chains) for g in collected.groups)
+    for seed in itertools.count():
+        generator = torch.Generator().manual_seed(seed)
+        first = [int((idx < total // 2).sum()) for idx in torch.randperm(total, generator=generator).chunk(2)]
+        if any(-(-a // 3) != -(-(total // 2 - a) // 3) for a in first):
+            break
     path = root / "fixed.pkl"
-    path.write_bytes(pickle.dumps({"groups": collected.groups, "generator": trainer.generator.get_state()}))
+    path.write_bytes(pickle.dumps({"groups": collected.groups,
+                                   "generator": torch.Generator().manual_seed(seed).get_state()}))
     return path
 
 
@@ -57,6 +68,8 @@ def updated(nproc: int, repo_root, warm_start, fixed_chains, tmp_path) -> dict:
 def test_two_processes_with_four_prompts_each_make_the_update_of_one_with_eight(
         repo_root, warm_start, fixed_chains, tmp_path):
     one, two = (updated(n, repo_root, warm_start, fixed_chains, tmp_path) for n in (1, 2))
+    micro_batches = [[-(-n // 3) for n in rank] for rank in two["rows"]]  # per rank and minibatch
+    assert micro_batches[0] != micro_batches[1], two["rows"]  # what a collective per forward pass would hang on
     start = load_file(warm_start / "sft/model/model.safetensors")
     moved = max(float((value - start[name]).abs().max()) for name, value in one["params"].items() if name in start)
     assert moved > 1e-5  # the update moved the weights well beyond the tolerance below

@@ -108,7 +108,10 @@ class Ranks:
         from torch.nn.parallel import DistributedDataParallel
 
         device = next(model.parameters()).device
-        return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        # No buffer broadcast: it is a collective in every forward pass, and the ranks run different numbers of
+        # micro-batches (the buffers, e.g. rotary frequencies, are constants anyway).
+        return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                       broadcast_buffers=False)
 
     def no_sync(self, wrapped: torch.nn.Module, last: bool):
         """Accumulate gradients locally until the minibatch's last backward, which reduces them once."""
