@@ -20,8 +20,8 @@ from resetrl.stages import train
 from test_faults import snapshot, stage_process, train_argv, wait_for_checkpoint
 
 # A global minibatch of 8 prompts x 4 chains in 2 minibatches, run 3 sequences per backward pass: the ranks'
-# micro-batch counts differ where a minibatch splits unevenly between them (fixed_chains picks such a split),
-# which a collective in every forward pass would deadlock; the test covers accumulation without sync too.
+# micro-batch counts differ where a minibatch splits unevenly between them (fixed_chains picks such a split), so
+# the test covers gradients accumulated without synchronisation over unequal numbers of backward passes.
 UPDATE = ["rl.prompts_per_step=8", "rl.minibatches=2", "runtime.micro_batch_size=3"]
 
 
@@ -69,7 +69,7 @@ def test_two_processes_with_four_prompts_each_make_the_update_of_one_with_eight(
         repo_root, warm_start, fixed_chains, tmp_path):
     one, two = (updated(n, repo_root, warm_start, fixed_chains, tmp_path) for n in (1, 2))
     micro_batches = [[-(-n // 3) for n in rank] for rank in two["rows"]]  # per rank and minibatch
-    assert micro_batches[0] != micro_batches[1], two["rows"]  # what a collective per forward pass would hang on
+    assert micro_batches[0] != micro_batches[1], two["rows"]
     start = load_file(warm_start / "sft/model/model.safetensors")
     moved = max(float((value - start[name]).abs().max()) for name, value in one["params"].items() if name in start)
     assert moved > 1e-5  # the update moved the weights well beyond the tolerance below

@@ -142,9 +142,12 @@ def test_a_swap_cut_by_a_kill_is_completed_and_an_unfinished_staging_dropped(tmp
 
 
 def stage_process(module: str, *args: str, cwd: Path) -> subprocess.Popen:
+    # SIGINT at its default in the child: a shell's background job (pytest run with &) ignores it, and so would
+    # the stage, which Python then never interrupts.
     return subprocess.Popen([sys.executable, "-m", f"resetrl.stages.{module}", *args], cwd=cwd,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for_checkpoint(proc: subprocess.Popen, index: Path, step: int, timeout: float = 300) -> None:

@@ -13,8 +13,10 @@ the identity and the run is bitwise the single-process one.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
 import sys
+import time
 from dataclasses import dataclass
 
 import torch
@@ -108,8 +110,7 @@ class Ranks:
         from torch.nn.parallel import DistributedDataParallel
 
         device = next(model.parameters()).device
-        # No buffer broadcast: it is a collective in every forward pass, and the ranks run different numbers of
-        # micro-batches (the buffers, e.g. rotary frequencies, are constants anyway).
+        # No buffer broadcast before every forward pass: the buffers (rotary frequencies) are constants.
         return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
                                        broadcast_buffers=False)
 
@@ -122,7 +123,12 @@ class Ranks:
             dist.barrier()
 
     def close(self) -> None:
+        """Leave the group. Gloo's worker threads free the tensors of finished collectives after the fact, taking
+        the GIL; a group torn down (it joins them, holding the GIL) before they have would deadlock. So: a barrier,
+        then a pause that releases the GIL to them."""
         if self.distributed and dist.is_initialized():
+            dist.barrier()
+            time.sleep(0.5)
             dist.destroy_process_group()
 
 
@@ -144,5 +150,7 @@ def join(world_size: int, device: torch.device, prompts_per_step: int) -> Ranks:
         return Ranks()
     if device.type == "cuda":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    # The other ranks wait while rank 0 validates and writes the final model: minutes at 7B-14B, more than
+    # NCCL's default 10-minute collective timeout allows.
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=datetime.timedelta(hours=2))
     return Ranks(dist.get_rank(), dist.get_world_size())

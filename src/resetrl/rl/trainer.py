@@ -280,7 +280,6 @@ class RLTrainer:
             self.finish(progress)
         else:
             self.close_engines()
-        self.ranks.barrier()
         self.ranks.close()
         return self.state["history"]
 
