@@ -373,16 +373,17 @@ def nucleus_by_definition_BV(logits_BV: torch.Tensor, top_p: float) -> torch.Ten
     return keep_BV
 
 
-@pytest.mark.parametrize("peak", [8.0, 0.0], ids=["nucleus among the candidates", "flat: full sort"])
-def test_top_p_keeps_the_nucleus_on_a_large_vocabulary(peak):
+@pytest.mark.parametrize("peaks", [(8.0, 8.0, 8.0), (0.0, 0.0, 0.0), (8.0, 0.0, 8.0)],
+                         ids=["nuclei among the candidates", "flat: full sort", "mixed rows"])
+def test_top_p_keeps_the_nucleus_on_a_large_vocabulary(peaks):
     """A peaked row takes the partial sort over the most likely candidates, a flat one (its nucleus spans
-    more than the candidates) the full sort; both keep exactly the nucleus, logits unchanged inside it."""
+    more than the candidates) the full sort; every row keeps exactly its nucleus, logits unchanged inside it."""
     from resetrl.rollout.engine import TOP_P_CANDIDATES, top_p_filter
 
     logits_BV = torch.randn(3, 4 * TOP_P_CANDIDATES, generator=torch.Generator().manual_seed(0))
-    logits_BV[:, :20] += peak
+    logits_BV[:, :20] += torch.tensor(peaks)[:, None]
     filtered_BV = top_p_filter(logits_BV, 0.9)
     kept_BV = ~torch.isinf(filtered_BV)
     assert torch.equal(kept_BV, nucleus_by_definition_BV(logits_BV, 0.9))
     assert torch.equal(filtered_BV[kept_BV], logits_BV[kept_BV])
-    assert (kept_BV.sum(-1) > TOP_P_CANDIDATES).any() == (peak == 0.0)
+    assert (kept_BV.sum(-1) > TOP_P_CANDIDATES).tolist() == [p == 0.0 for p in peaks]

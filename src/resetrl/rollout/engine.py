@@ -90,8 +90,8 @@ def finish_after_thought(s: SamplingSettings, thought_text: str, n_thoughts: int
     return ""
 
 
-# Top-p on a large vocabulary looks at the most likely candidates first (a partial sort) and sorts the
-# whole vocabulary only for rows whose nucleus they do not cover; small vocabularies always sort in full.
+# Top-p on a large vocabulary looks at the most likely candidates first (a partial sort); rows whose nucleus they
+# do not cover sort the whole vocabulary. Small vocabularies always sort in full.
 TOP_P_CANDIDATES = 1024
 
 
@@ -99,11 +99,23 @@ def top_p_filter(logits_BV: torch.Tensor, top_p: float) -> torch.Tensor:
     """Mask the tail outside the smallest set of tokens whose probability reaches top_p."""
     if top_p >= 1.0:
         return logits_BV
-    if logits_BV.shape[-1] > TOP_P_CANDIDATES:
-        top_BK, order_BK = torch.topk(logits_BV, TOP_P_CANDIDATES, dim=-1)  # sorted, descending
-        probs_BK = (top_BK - torch.logsumexp(logits_BV, dim=-1, keepdim=True)).exp()
-        if bool((probs_BK.sum(-1) >= top_p).all()):  # every row's nucleus lies among the candidates
-            return _nucleus(logits_BV, top_BK, order_BK, probs_BK, top_p)
+    if logits_BV.shape[-1] <= TOP_P_CANDIDATES:
+        return _sorted_nucleus(logits_BV, top_p)
+    top_BK, order_BK = torch.topk(logits_BV, TOP_P_CANDIDATES, dim=-1)  # sorted, descending
+    probs_BK = (top_BK - torch.logsumexp(logits_BV, dim=-1, keepdim=True)).exp()
+    covered_B = probs_BK.sum(-1) >= top_p
+    if bool(covered_B.all()):
+        return _nucleus(logits_BV, top_BK, order_BK, probs_BK, top_p)
+    if not bool(covered_B.any()):
+        return _sorted_nucleus(logits_BV, top_p)
+    out_BV = torch.empty_like(logits_BV)
+    out_BV[covered_B] = _nucleus(logits_BV[covered_B], top_BK[covered_B], order_BK[covered_B], probs_BK[covered_B],
+                                 top_p)
+    out_BV[~covered_B] = _sorted_nucleus(logits_BV[~covered_B], top_p)
+    return out_BV
+
+
+def _sorted_nucleus(logits_BV: torch.Tensor, top_p: float) -> torch.Tensor:
     sorted_BV, order_BV = torch.sort(logits_BV, descending=True, dim=-1)
     return _nucleus(logits_BV, sorted_BV, order_BV, torch.softmax(sorted_BV, dim=-1), top_p)
 
