@@ -141,13 +141,17 @@ def test_a_swap_cut_by_a_kill_is_completed_and_an_unfinished_staging_dropped(tmp
     assert (tmp_path / "a.json").read_text() == "new a"
 
 
+def _sigint_as_at_a_terminal() -> None:
+    # A shell's background job (pytest run with &) ignores SIGINT, and a CI runner may block it; both pass to
+    # the child through exec, and the stage would then never see the Ctrl-C the test sends.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def stage_process(module: str, *args: str, cwd: Path) -> subprocess.Popen:
-    # SIGINT at its default in the child: a shell's background job (pytest run with &) ignores it, and so would
-    # the stage, which Python then never interrupts.
     return subprocess.Popen([sys.executable, "-m", f"resetrl.stages.{module}", *args], cwd=cwd,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_sigint_as_at_a_terminal)
 
 
 def wait_for_checkpoint(proc: subprocess.Popen, index: Path, step: int, timeout: float = 300) -> None:
