@@ -387,3 +387,48 @@ def test_top_p_keeps_the_nucleus_on_a_large_vocabulary(peaks):
     assert torch.equal(kept_BV, nucleus_by_definition_BV(logits_BV, 0.9))
     assert torch.equal(filtered_BV[kept_BV], logits_BV[kept_BV])
     assert (kept_BV.sum(-1) > TOP_P_CANDIDATES).tolist() == [p == 0.0 for p in peaks]
+
+
+@pytest.mark.parametrize("peaks", [(8.0, 8.0, 8.0), (8.0, 0.0, 8.0)], ids=["among the candidates", "a row wider"])
+def test_sampling_a_large_vocabulary_draws_from_the_nucleus_at_the_temperature(peaks):
+    """Drawn among the most likely candidates (or, when a row's nucleus is wider, over the whole vocabulary):
+    every token lies in softmax(logits / T)'s nucleus, a peaked row's frequencies are its renormalized
+    probabilities, and the log-probs are log softmax(logits) at T = 1."""
+    from resetrl.rollout.engine import TOP_P_CANDIDATES, SamplingSettings, sample_tokens
+
+    draws, temperature = 3000, 0.7
+    logits_BV = torch.randn(3, 4 * TOP_P_CANDIDATES, generator=torch.Generator().manual_seed(0))
+    logits_BV[:, :20] += torch.tensor(peaks)[:, None]
+    s = SamplingSettings(temperature=temperature, top_p=0.9, max_thoughts=1, max_thought_tokens=1, batch_size=1)
+    rows_RV = logits_BV.repeat_interleave(draws, 0)
+    token_R, logp_R = sample_tokens(rows_RV, s, torch.Generator().manual_seed(1))
+    assert torch.allclose(logp_R, torch.log_softmax(rows_RV, -1).gather(-1, token_R[:, None]).squeeze(-1), atol=1e-5)
+    nucleus_BV = nucleus_by_definition_BV(logits_BV / temperature, 0.9)
+    for b, tokens in enumerate(token_R.view(3, draws)):
+        assert bool(nucleus_BV[b, tokens].all()), f"row {b} drew outside its nucleus"
+        if peaks[b]:
+            probs_V = torch.softmax((logits_BV[b] / temperature).double(), -1) * nucleus_BV[b]
+            frequencies_V = torch.bincount(tokens, minlength=logits_BV.shape[-1]).double() / draws
+            assert 0.5 * float((frequencies_V - probs_V / probs_V.sum()).abs().sum()) < 0.06
+
+
+def test_drawing_by_the_cumulative_sum_keeps_every_weight_share_and_never_draws_a_zero_weight():
+    """Tokens in different blocks, one alone in an otherwise empty block, a tiny weight after most of the mass,
+    zeros at both ends: frequencies are the normalized weights, and a zero weight is never drawn."""
+    from resetrl.rollout.engine import DRAW_BLOCK, _draw_B
+
+    weights_V = torch.zeros(4 * DRAW_BLOCK + 7)
+    shares = {1: 0.3, DRAW_BLOCK - 1: 0.2, DRAW_BLOCK: 0.25, 2 * DRAW_BLOCK + 100: 0.15, 4 * DRAW_BLOCK + 5: 0.1}
+    for token, share in shares.items():
+        weights_V[token] = share * 7.0  # unnormalized
+    weights_V[4 * DRAW_BLOCK + 6] = 1e-6  # after almost all the mass
+    draws = 40_000
+    token_R = _draw_B(weights_V.expand(draws, -1), torch.Generator().manual_seed(0))
+    counts = torch.bincount(token_R, minlength=weights_V.numel())
+    assert set(torch.nonzero(counts).flatten().tolist()) <= set(shares) | {4 * DRAW_BLOCK + 6}
+    for token, share in shares.items():
+        assert abs(counts[token].item() / draws - share) < 0.01, token
+    one_hot_V = torch.zeros(3 * DRAW_BLOCK)
+    one_hot_V[-1] = 2.0  # the last token of the last block, the only one with weight
+    drawn_R = _draw_B(one_hot_V.expand(1000, -1), torch.Generator().manual_seed(1))
+    assert drawn_R.unique().tolist() == [3 * DRAW_BLOCK - 1]
