@@ -17,8 +17,8 @@ from resetrl.core.tokenizer import ThoughtDelimiter
 from resetrl.rl.batch import pack_sequences, policy_logprobs_BT
 from resetrl.rollout.engine import SamplingSettings
 from resetrl.rollout.factory import make_engine
+from resetrl.rollout.rounds import _ChainState
 from resetrl.rollout.torch_engine import TorchEngine
-from resetrl.rollout.vllm_engine import _ChainState
 
 HAS_VLLM = importlib.util.find_spec("vllm") is not None
 needs_vllm = pytest.mark.skipif(not HAS_VLLM, reason="vLLM is not installed here (its tests run in CI's vLLM "

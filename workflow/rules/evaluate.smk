@@ -12,6 +12,8 @@ rule evaluate:
         method="|".join(PARAMS.arms),  # not "sft": the warm starts have their own rule
         seed=r"\d+",
     threads: 1
+    resources:
+        gpu=STAGE_GPUS["evaluate"],
     conda:
         CONDA_ENV
     shell:
@@ -31,6 +33,8 @@ rule evaluate_sft:
     wildcard_constraints:
         seed=r"\d+",
     threads: 1
+    resources:
+        gpu=STAGE_GPUS["evaluate"],
     conda:
         CONDA_ENV
     shell:

@@ -34,6 +34,8 @@ rule sft:
     wildcard_constraints:
         seed=r"\d+",
     threads: 1  # the warm starts of several seeds run side by side, one core each
+    resources:
+        gpu=STAGE_GPUS["sft"],
     conda:
         CONDA_ENV
     shell:

@@ -12,7 +12,7 @@ rule train:
         seed=r"\d+",
     threads: PARAMS.runtime.world_size  # its processes (runtime.world_size; the stage launches them)
     resources:
-        gpu=TRAIN_GPUS,
+        gpu=STAGE_GPUS["train"],
     conda:
         CONDA_ENV
     shell:

@@ -26,7 +26,8 @@ What it counts, per device; DDP replicates all of it, so `runtime.world_size` lo
   rl.localization_max_tokens where the stage localizes) and its fused copies of the projections, held
   while sampling, not during an update (the larger of the two counts); vLLM its share
   rollout.vllm_gpu_memory_utilization of the device, which must hold its own copy of the weights and
-  the K/V of one max-length sequence.
+  the K/V of one max-length sequence. A vLLM server (rollout.engine vllm_server) takes nothing on the
+  trainer's device: its own row is per server GPU, the weights and K/V split over rollout.vllm_server_gpus.
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ FUSED = ("q_proj", "k_proj", "v_proj", "gate_proj", "up_proj")  # the torch engi
 # the thought delimiter, printable ASCII less four whitespace characters.
 CHAR_VOCAB = 4 + 1 + len(set(string.printable) - set("\t\r\x0b\x0c"))
 STAGES = ("sft", "train", "evaluate")
+SERVER = "server"  # the plan's row of a vLLM server's GPUs
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # the adapter ranks a vLLM server takes (--max-lora-rank)
 NO_DDP_HELP = ("runtime.world_size does not help: DDP keeps a full copy of the weights, optimizer state and "
                "engine on every device")
 
@@ -237,17 +240,17 @@ class StagePlan:
         return held + self.vllm_share * device
 
     def describe(self, device: float) -> str:
-        text = " + ".join(f"{name} {b / GIB:.1f}" for name, b in self.parts)
+        pieces = [f"{name} {b / GIB:.1f}" for name, b in self.parts]
         if self.peaks:
             alternatives = ", ".join(f"{name} {b / GIB:.1f}" for name, b in self.peaks)
-            text += f" + max({alternatives})" if len(self.peaks) > 1 else f" + {alternatives}"
+            pieces.append(f"max({alternatives})" if len(self.peaks) > 1 else alternatives)
         if self.vllm_share and device:
             cache = max(self.vllm_share * device - self.vllm_base, 0.0)
-            text += (f" + vLLM {self.vllm_share * device / GIB:.1f} ({self.vllm_share:.2f} of the device; K/V "
-                     f"for {cache / self.sequence_kv:.1f} sequences)")
+            pieces.append(f"vLLM {self.vllm_share * device / GIB:.1f} ({self.vllm_share:.2f} of the device; K/V "
+                          f"for {cache / self.sequence_kv:.1f} sequences)")
         elif self.vllm_share:
-            text += f" + vLLM ({self.vllm_share:.2f} of the device)"
-        return text
+            pieces.append(f"vLLM ({self.vllm_share:.2f} of the device)")
+        return " + ".join(pieces)
 
 
 @dataclass(frozen=True)
@@ -269,16 +272,17 @@ class MemoryPlan:
             return None
         where = f"memory plan: stage {stage.stage}"
         if stage.vllm_share and stage.vllm_share * self.device < stage.vllm_needs:
+            wider = " (or rollout.vllm_server_gpus: tensor parallel)" if stage.stage == SERVER else ""
             return (f"{where}: rollout.vllm_gpu_memory_utilization {stage.vllm_share:.2f} gives vLLM "
                     f"{stage.vllm_share * self.device / GIB:.1f} GiB of runtime.device_memory_gib "
                     f"{self.device / GIB:g}, less than the {stage.vllm_needs / GIB:.1f} GiB its weights, one "
-                    f"{VLLM_MAX_MODEL_LEN}-token sequence's K/V cache and its overhead need: raise it")
+                    f"{VLLM_MAX_MODEL_LEN}-token sequence's K/V cache and its overhead need: raise it{wider}")
         total = stage.total(self.device)
         if total <= self.device:
             return None
         weights = dict(stage.parts).get("weights", 0.0)
-        twice = (f"; the trainer and vLLM each hold the weights (2 x {weights / GIB:.1f} GiB), and vLLM on a GPU "
-                 "of its own (tensor parallel, a server) is not implemented"
+        twice = (f"; the trainer and vLLM each hold the weights (2 x {weights / GIB:.1f} GiB): "
+                 "rollout.engine vllm_server puts vLLM on GPUs of its own"
                  if stage.vllm_share and 4 * weights > self.device else "")
         return (f"{where} needs ~{total / GIB:.1f} GiB per device, more than runtime.device_memory_gib "
                 f"{self.device / GIB:g} ({stage.describe(self.device)}): lower {stage.keys}{twice}")
@@ -329,16 +333,24 @@ def plan(params, stages: Sequence[str] = STAGES, method: str | None = None) -> M
     tokens = min(budget, arch.max_positions)
     weights = arch.parameters() * d
     base = (("weights", float(weights)),) + ((("CUDA", float(CUDA_OVERHEAD)),) if rt.device != "cpu" else ())
-    engine_key = "rollout.vllm_gpu_memory_utilization" if ro.engine == "vllm" else "rollout.batch_size"
+    # The key that shrinks the engine's part on this device (a server has none here).
+    engine_key = {"vllm": " or rollout.vllm_gpu_memory_utilization", "vllm_server": ""}.get(
+        ro.engine, " or rollout.batch_size")
     length_keys = "rollout.max_thoughts x rollout.max_thought_tokens"
 
+    def vllm(gpus: int) -> dict:
+        """vLLM's share of each of its GPUs, which must hold its part of the weights and of one sequence's K/V."""
+        kv_len, kv = min(arch.max_positions, VLLM_MAX_MODEL_LEN), arch.kv_bytes(d) / gpus
+        return {"vllm_share": ro.vllm_gpu_memory_utilization, "sequence_kv": tokens * kv,
+                "vllm_base": weights / gpus + VLLM_OVERHEAD, "vllm_needs": weights / gpus + VLLM_OVERHEAD + kv_len * kv}
+
     def rollout(localize: int, adapted: Sequence[str] = ()) -> dict:
-        """The engine's share: vLLM's fraction of the device, or the torch engine's K/V cache and weight copies."""
+        """The engine's share: vLLM's fraction of the device, nothing for a server, or the torch engine's K/V cache
+        and weight copies."""
         if ro.engine == "vllm":
-            kv_len = min(arch.max_positions, VLLM_MAX_MODEL_LEN)
-            return {"vllm_share": ro.vllm_gpu_memory_utilization, "sequence_kv": tokens * arch.kv_bytes(d),
-                    "vllm_base": weights + VLLM_OVERHEAD,
-                    "vllm_needs": weights + VLLM_OVERHEAD + kv_len * arch.kv_bytes(d)}
+            return vllm(1)
+        if ro.engine == "vllm_server":
+            return {}
         copies = sum(a * b for n, (a, b) in arch.linears().items() if n in FUSED or n in adapted) * arch.layers * d
         kv = ro.batch_size * min(tokens + localize, arch.max_positions) * arch.kv_bytes(d)
         return {"peaks": (("rollout", float(kv + copies)),)}
@@ -346,14 +358,14 @@ def plan(params, stages: Sequence[str] = STAGES, method: str | None = None) -> M
     out = []
     for stage in stages:
         if stage == "evaluate" or (stage == "sft" and not params.sft.steps):
-            out.append(StagePlan(stage, base, **rollout(0), keys=engine_key))
+            out.append(StagePlan(stage, base, **rollout(0), keys=engine_key.removeprefix(" or ")))
         elif stage == "sft":  # full fine-tuning of sft.batch_size chains and the localization examples
             rows = params.sft.batch_size + params.sft.localization_batch_size
             update = rows * tokens * arch.activation_bytes(d, 0)
             engine = rollout(rl.localization_max_tokens)
             out.append(StagePlan(stage, (*base, ("grads+AdamW", 3.0 * weights)),
                                  (("update", float(update)), *engine.pop("peaks", ())), **engine,
-                                 keys=f"sft.batch_size, sft.localization_batch_size, {length_keys} or {engine_key}"))
+                                 keys=f"sft.batch_size, sft.localization_batch_size, {length_keys}{engine_key}"))
         elif stage == "train":
             arms, lora, ddp = _arms(params, method), rl.lora, rt.world_size > 1
             localize = rl.localization_max_tokens if any(a.selector == "self" and a.family == "reset"
@@ -374,16 +386,52 @@ def plan(params, stages: Sequence[str] = STAGES, method: str | None = None) -> M
             keys += [length_keys, "rl.lora.rank" if lora.rank else "rl.lora.rank > 0 (LoRA instead of every weight)"]
             out.append(StagePlan(stage, (*base, *reference, state),
                                  ((f"update({rows}x{tokens})", float(update)), *engine.pop("peaks", ())), **engine,
-                                 keys=f"{', '.join(keys)} or {engine_key}; {NO_DDP_HELP}"))
+                                 keys=f"{', '.join(keys)}{engine_key}; {NO_DDP_HELP}"))
         else:
             raise ValueError(f"no memory plan for stage {stage!r} (known: {', '.join(STAGES)})")
+    if ro.engine == "vllm_server" and out:
+        out.append(StagePlan(SERVER, (), **vllm(ro.vllm_server_gpus),
+                             keys="rollout.vllm_gpu_memory_utilization or rollout.vllm_server_gpus"))
     return MemoryPlan(str(params.model.pretrained or "the embedded model"), arch, "", dtype, tokens, device,
                       tuple(out))
 
 
+def check_layout(params, stage: str) -> None:
+    """Refuse (ParamsError) what a vLLM server cannot follow: it samples from the model as loaded plus the trainer's
+    LoRA adapters, for one trainer process."""
+    ro, rl = params.rollout, params.rl
+    if ro.engine != "vllm_server":
+        return
+    where = f"stage {stage}: rollout.engine vllm_server"
+    if stage == "train" and not rl.lora.rank:
+        raise ParamsError(f"{where} follows the trainer through LoRA adapters, and rl.lora.rank 0 trains every "
+                          "weight: set rl.lora.rank > 0, or rollout.engine vllm")
+    if stage == "train" and rl.lora.rank > max(VLLM_LORA_RANKS):
+        raise ParamsError(f"{where} takes adapters of rank up to {max(VLLM_LORA_RANKS)}, not rl.lora.rank "
+                          f"{rl.lora.rank}")
+    if stage == "train" and params.runtime.world_size > 1:
+        raise ParamsError(f"{where} serves one trainer process, not runtime.world_size {params.runtime.world_size}: "
+                          "set runtime.world_size 1, or rollout.engine vllm")
+    if stage == "sft" and params.sft.steps:
+        raise ParamsError(f"{where} samples from the model as loaded, and sft.steps {params.sft.steps} trains every "
+                          "weight: warm-start with rollout.engine vllm or torch, or set sft.steps 0")
+
+
+def stage_gpus(params, stage: str) -> int:
+    """GPUs a stage's job asks the scheduler for: the trainer's (runtime.world_size for train, else one) and those
+    of a vLLM server it starts; none where models run on the CPU."""
+    rt, ro = params.runtime, params.rollout
+    if rt.device == "cpu":
+        return 0
+    server = ro.vllm_server_gpus if ro.engine == "vllm_server" and not ro.vllm_server_url else 0
+    return (rt.world_size if stage == "train" else 1) + server
+
+
 def check_memory(params, stage: str, method: str | None = None) -> None:
-    """Refuse (ParamsError: one line naming the keys to change) a stage whose plan exceeds a known
-    runtime.device_memory_gib; nothing where it is 0 or the model's sizes are unknown offline."""
+    """Refuse (ParamsError: one line naming the keys to change) a stage whose layout a vLLM server cannot follow
+    (`check_layout`) or whose plan exceeds a known runtime.device_memory_gib; nothing else where it is 0 or the
+    model's sizes are unknown offline."""
+    check_layout(params, stage)
     if not params.runtime.device_memory_gib:
         return
     memory = plan(params, (stage,), method)

@@ -17,7 +17,7 @@ Selector = Literal["random", "self", "oracle", "demo"]
 Credit = Literal["step", "first_error"]
 Layout = Literal["1x4", "2x4", "1x8"]
 Loss = Literal["pg_seq_mean", "clip_token_mean", "clip_seq_mean_token_mean"]
-Engine = Literal["torch", "vllm"]
+Engine = Literal["torch", "vllm", "vllm_server"]
 Device = Literal["auto", "cpu", "cuda"]
 Dtype = Literal["auto", "float32", "bfloat16"]
 ARM_NAME_REF = {"$ref": "#/$defs/arm_name"}  # an arm's name (ARM_NAME)
@@ -323,12 +323,18 @@ class SFTConfig:
 class RolloutConfig:
     """Sampling settings shared by RL rollouts and sampled evaluation."""
 
-    #: Rollout engine: torch (static-KV PyTorch sampler with prefix sharing; the CPU default, Llama/Qwen2 models) or
-    #: vllm (vLLM with prefix caching and weight sync after every update; needs the vllm extra).
+    #: Rollout engine: torch (static-KV PyTorch sampler with prefix sharing; the CPU default, Llama/Qwen2 models),
+    #: vllm (vLLM in the trainer's process and device, prefix caching, weight sync after every update; needs the
+    #: vllm extra) or vllm_server (a vLLM server on GPUs of its own, following the trainer's LoRA adapters).
     engine: Engine = param("torch")
-    #: vllm engine only: fraction of accelerator memory vLLM may take (weights + KV cache); the trainer needs the
-    #: rest.
+    #: vllm engines: fraction of accelerator memory vLLM may take (weights + KV cache): with vllm the trainer needs
+    #: the rest of its device; with vllm_server, of each of the server's GPUs.
     vllm_gpu_memory_utilization: float = param(0.3, exclusiveMinimum=0, maximum=1)
+    #: vllm_server engine: "" starts a server for each stage on vllm_server_gpus GPUs after the trainer's (the job
+    #: asks the scheduler for them); else the URL of a running server on this node (docs/cluster.md).
+    vllm_server_url: str = param("")
+    #: vllm_server engine: GPUs of a server the stage starts (its tensor-parallel size).
+    vllm_server_gpus: int = param(1, minimum=1, maximum=64)
     #: Sampling temperature (paper: 0.7).
     temperature: float = param(1.0, exclusiveMinimum=0)
     #: Nucleus-sampling probability mass, in (0, 1] (paper: 0.95).

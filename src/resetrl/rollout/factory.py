@@ -15,4 +15,7 @@ def make_engine(rollout, model, tokenizer) -> RolloutEngine:
     if rollout.engine == "vllm":
         from resetrl.rollout.vllm_engine import VLLMEngine
         return VLLMEngine(model, tokenizer, rollout)
+    if rollout.engine == "vllm_server":
+        from resetrl.rollout.vllm_server import VLLMServerEngine
+        return VLLMServerEngine(model, tokenizer, rollout)
     raise ValueError(f"rollout.engine must be one of {ENGINES}, got {rollout.engine!r}")

@@ -1,12 +1,6 @@
 """The `vllm` rollout engine: vLLM with prefix caching, kept on-policy by a weight sync after every
 update followed by a prefix-cache reset (a stale cache silently serves K/V of the old weights:
-TRL #3024, vLLM #9744).
-
-Chains are generated thought by thought: each round samples at most one thought per live chain
-(stop at the delimiter or EOS, at most `max_thought_tokens`), then the shared stop rules of
-`resetrl.rollout.engine` decide which chains go on. The next round's prompt is the chain so far, which the
-prefix cache serves without recomputing. The K continuations of a group start as one request with
-n = K, so their shared prompt + prefix is prefilled once.
+TRL #3024, vLLM #9744). Chains are generated thought by thought (`resetrl.rollout.rounds`).
 
 vLLM runs in this process (V1 multiprocessing off), so a sync hands the trainer's tensors to the
 engine's `load_weights` without serialising them.
@@ -18,11 +12,8 @@ import os
 import shutil
 import tempfile
 
-import torch
-
 from resetrl.core.lora import merged_named_weights, unwrap
-from resetrl.core.response_format import THOUGHT_END
-from resetrl.rollout.engine import Chain, RolloutEngine, SamplingSettings, finish_after_thought
+from resetrl.rollout.rounds import RoundOutput, ThoughtRounds
 
 # Context length vLLM reserves KV cache for; hub models declare 32k-128k, far beyond a 20 x 256-token chain.
 MAX_MODEL_LEN = 8192
@@ -41,7 +32,7 @@ def import_vllm():
     return LLM, SamplingParams
 
 
-class VLLMEngine(RolloutEngine):
+class VLLMEngine(ThoughtRounds):
     def __init__(self, model, tokenizer, rollout):
         super().__init__(tokenizer)
         LLM, self._SamplingParams = import_vllm()
@@ -89,74 +80,12 @@ class VLLMEngine(RolloutEngine):
         shutil.rmtree(self._dir, ignore_errors=True)
 
     # --- sampling --------------------------------------------------------------------------------
-    def _params(self, s: SamplingSettings, max_tokens: int, n: int, seed: int | None):
-        sampling = dict(temperature=0.0) if s.greedy else dict(temperature=s.temperature, top_p=s.top_p, seed=seed)
-        single = self.delimiter.single_id
-        if s.free_text:
-            stop = {}
-        elif single is not None:
-            stop = dict(stop_token_ids=[single])
-        else:  # a delimiter split over several tokens: a stop string, which needs detokenizing
-            stop = dict(stop=[THOUGHT_END], include_stop_str_in_output=True, detokenize=True)
-        options = dict(n=n, max_tokens=max_tokens, ignore_eos=s.ignore_eos, logprobs=0, skip_special_tokens=False,
-                       detokenize=False) | stop | sampling
-        return self._SamplingParams(**options)
-
-    def _sample(self, groups: list[list[Chain]], s: SamplingSettings, generator: torch.Generator | None) -> None:
-        state = {id(c): _ChainState(c, len(self.delimiter.ends(c.prefix_ids))) for g in groups for c in g}
-        # Round 1: one n = K request per group (one prefill); later rounds: one request per chain.
-        live: list[list[Chain]] = groups
-        while live:
-            seeds = torch.randint(2**31 - 1, (len(live),), generator=generator).tolist()
-            prompts, params = [], []
-            for group, seed in zip(live, seeds):
-                c = group[0]
-                room = s.response_budget - state[id(c)].response_len
-                max_tokens = room if s.free_text else min(s.max_thought_tokens, room)
-                prompts.append({"prompt_token_ids": c.prompt_ids + c.response_ids})
-                params.append(self._params(s, max_tokens, len(group), seed))
-            outputs = self.llm.generate(prompts, params, use_tqdm=False)
-            next_live = []
-            for group, out in zip(live, outputs):
-                group[0].n_prefilled += len(out.prompt_token_ids) - (out.num_cached_tokens or 0)
-                for c, completion in zip(group, out.outputs):
-                    logprobs = [next(iter(step.values())).logprob for step in completion.logprobs]
-                    if not state[id(c)].add_thought(list(completion.token_ids), logprobs, s, self):
-                        next_live.append([c])
-            live = next_live
-
-
-class _ChainState:
-    """Thought-by-thought stop rules of one chain, the same as the torch engine's token-level ones."""
-
-    def __init__(self, chain: Chain, prefix_thoughts: int):
-        self.chain = chain
-        self.response_len = len(chain.prefix_ids)
-        self.thoughts = prefix_thoughts
-
-    def add_thought(self, tokens: list[int], logprobs: list[float], s: SamplingSettings,
-                    engine: VLLMEngine) -> bool:
-        """Append one round's tokens; True when the chain is finished."""
-        c = self.chain
-        c.n_generated += len(tokens)
-        self.response_len += len(tokens)
-        eos = engine.tokenizer.eos_token_id
-        if tokens and tokens[-1] == eos and not s.ignore_eos:
-            c.gen_ids += tokens
-            c.gen_logprobs += logprobs
-            c.finish = "eos"
-        elif s.free_text:
-            c.gen_ids += tokens
-            c.gen_logprobs += logprobs
-            c.finish = "length"
-        elif engine.delimiter.completes(tokens):
-            c.gen_ids += tokens
-            c.gen_logprobs += logprobs
-            self.thoughts += 1
-            c.finish = finish_after_thought(s, engine.tokenizer.decode(tokens), self.thoughts, self.response_len)
-        else:  # no delimiter within the thought (or response) budget: cut back to the last thought
-            c.finish = "overflow" if len(tokens) >= s.max_thought_tokens else "budget"
-        return bool(c.finish)
+    def _generate_round(self, contexts: list[list[int]], options: list[dict]) -> list[RoundOutput]:
+        params = [self._SamplingParams(**o, detokenize="stop" in o) for o in options]
+        outputs = self.llm.generate([{"prompt_token_ids": c} for c in contexts], params, use_tqdm=False)
+        return [RoundOutput(len(out.prompt_token_ids) - (out.num_cached_tokens or 0),
+                            [(list(c.token_ids), [next(iter(step.values())).logprob for step in c.logprobs])
+                             for c in out.outputs]) for out in outputs]
 
 
 def _repack_tied_head(engine_model) -> None:
