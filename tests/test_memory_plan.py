@@ -6,6 +6,7 @@ overlays computed offline."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -17,18 +18,20 @@ from resetrl.core import memory_plan
 from resetrl.core.config import ParamsError, load_params
 from resetrl.core.memory_plan import (
     CHAR_VOCAB,
+    VLLM_OVERHEAD,
     Arch,
     arch_from_config,
     check_memory,
     lora_parameters,
     model_arch,
     plan,
+    stage_gpus,
 )
 from resetrl.core.model import build_model, count_parameters
 from resetrl.core.params import ModelConfig
 
 PAPER = {"olmo3-7b": {"sft": "fits", "train": "fits", "evaluate": "fits"},
-         "qwen2.5-14b": {"sft": "fits", "train": "fits", "evaluate": "fits"},
+         "qwen2.5-14b": {"sft": "fits", "train": "fits", "evaluate": "fits", "server": "fits"},
          "qwen2.5-0.5b": {"sft": "fits", "train": "fits", "evaluate": "fits"}}
 
 
@@ -232,7 +235,7 @@ def test_the_paper_overlays_are_planned_offline(overlay, offline_hub, repo_root,
     code = memory_plan.main([str(repo_root / "params.yaml"), str(repo_root / f"configs/{overlay}.yaml")])
     printed = capsys.readouterr()
     assert code == (2 if "OVER" in verdicts.values() else 0)
-    assert printed.out.count("\n") == 4 and printed.out.startswith("memory plan")
+    assert printed.out.count("\n") == 1 + len(memory.stages) and printed.out.startswith("memory plan")
     docs = (repo_root / "docs/cluster.md").read_text()  # the plans the docs paste: current
     assert all(line in docs.splitlines() for line in memory.lines()), f"docs/cluster.md: paste the plan of {overlay}"
 
@@ -245,6 +248,50 @@ def test_the_large_overlays_fit_an_80_gb_gpu_only_with_activation_checkpointing(
     assert with_it.problem(with_it.stages[0]) is None
     problem = without.problem(without.stages[0])
     assert problem is not None and "runtime.activation_checkpointing: true" in problem
+
+
+def test_a_vllm_server_frees_the_trainers_device_and_splits_over_its_gpus(offline_hub, repo_root):
+    """The 14B overlay: colocated, the trainer and vLLM each hold the weights and the refusal points to a server;
+    with the server, the trainer's device holds one copy and the server's row halves with a second GPU."""
+    files = [repo_root / "params.yaml", repo_root / "configs/qwen2.5-14b.yaml"]
+    colocated = plan(load_params(files, ["rollout.engine=vllm", "rollout.vllm_gpu_memory_utilization=0.5",
+                                         "runtime.device_memory_gib=70"]), ("train",))
+    assert "rollout.engine vllm_server puts vLLM on GPUs of its own" in colocated.problem(colocated.stages[0])
+    served = plan(load_params(files), ("train",))
+    train, server = served.stages
+    assert server.stage == "server" and server.vllm_needs < server.vllm_share * served.device
+    assert train.total(served.device) < colocated.stages[0].total(colocated.device) - 25 * 2**30  # no 2nd copy
+    assert served.device - train.total(served.device) > 20 * 2**30  # room to spare, not ~1 GiB
+    two = plan(load_params(files, ["rollout.vllm_server_gpus=2"]), ("train",)).stages[1]
+    assert two.vllm_base - VLLM_OVERHEAD == pytest.approx((server.vllm_base - VLLM_OVERHEAD) / 2)
+
+
+@pytest.mark.parametrize("sets,message", [
+    (["rl.lora.rank=0"], "stage train: rollout.engine vllm_server follows the trainer through LoRA adapters, and "
+                         "rl.lora.rank 0 trains every weight"),
+    (["rl.lora.rank=1024"], "takes adapters of rank up to 512, not rl.lora.rank 1024"),
+    (["runtime.world_size=2", "rl.prompts_per_step=32"], "serves one trainer process, not runtime.world_size 2"),
+])
+def test_what_a_vllm_server_cannot_follow_is_refused_before_compute(sets, message, repo_root):
+    params = load_params([repo_root / "params.yaml", repo_root / "configs/qwen2.5-14b.yaml"],
+                         ["runtime.device_memory_gib=0", *sets])
+    with pytest.raises(ParamsError, match=re.escape(message)):
+        check_memory(params, "train", "grpo")
+    warm_start = load_params([repo_root / "params.yaml"], ["rollout.engine=vllm_server"])
+    with pytest.raises(ParamsError, match=r"stage sft: .* sft.steps \d+ trains every weight"):
+        check_memory(warm_start, "sft")
+
+
+@pytest.mark.parametrize("overlay,sets,gpus", [
+    ("olmo3-7b", [], {"sft": 1, "train": 1, "evaluate": 1}),
+    ("qwen2.5-14b", [], {"sft": 2, "train": 2, "evaluate": 2}),
+    ("qwen2.5-14b", ["rollout.vllm_server_gpus=2"], {"sft": 3, "train": 3, "evaluate": 3}),
+    ("smoke", ["runtime.device=cpu"], {"sft": 0, "train": 0, "evaluate": 0})])
+def test_each_model_stage_asks_for_its_gpus_and_its_servers(overlay, sets, gpus, repo_root):
+    params = load_params([repo_root / "params.yaml", repo_root / f"configs/{overlay}.yaml"], sets)
+    assert {stage: stage_gpus(params, stage) for stage in gpus} == gpus
+    running = replace(params, rollout=replace(params.rollout, vllm_server_url="http://127.0.0.1:8000"))
+    assert stage_gpus(running, "train") == min(gpus["train"], 1)  # a running server's GPUs are not the job's
 
 
 def test_a_hub_model_not_available_offline_is_planned_as_unknown(offline_hub, smoke_params):

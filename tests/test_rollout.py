@@ -23,7 +23,7 @@ from resetrl.rollout.torch_engine import TorchEngine
 HAS_VLLM = importlib.util.find_spec("vllm") is not None
 needs_vllm = pytest.mark.skipif(not HAS_VLLM, reason="vLLM is not installed here (its tests run in CI's vLLM "
                                                      "environment: pytest -m vllm)")
-ENGINES = ["torch", pytest.param("vllm", marks=[pytest.mark.vllm, needs_vllm])]
+ENGINES = ["torch", *(pytest.param(name, marks=[pytest.mark.vllm, needs_vllm]) for name in ("vllm", "vllm_server"))]
 PROMPTS = ["Compute left to right: 37 +48 *3\n", "Compute left to right: 5 +3\n",
            "Compute left to right: 12 -3 +4 *2\n"]  # different lengths
 
@@ -42,6 +42,7 @@ class _Rollout:
 
     def __init__(self, engine: str):
         self.engine, self.vllm_gpu_memory_utilization, self.batch_size = engine, 0.3, 8
+        self.vllm_server_url, self.vllm_server_gpus = "", 1  # vllm_server: a server of its own
 
 
 @pytest.fixture(scope="module")
@@ -215,6 +216,47 @@ def test_vllm_samples_from_new_weights_after_sync_and_resets_the_prefix_cache(wa
     engine.close()
 
 
+@pytest.mark.vllm
+@needs_vllm
+def test_a_vllm_server_follows_the_trainers_lora_adapters(tmp_path):
+    """A server started for the run samples from the base model plus the trainer's adapters: greedy output equal
+    to the torch engine's on the trainer's own weights before and after an update, and the raw log-probs too."""
+    from types import SimpleNamespace
+
+    from resetrl.core.lora import add_lora
+    from resetrl.testing import save_tiny_hub_model
+
+    model, tokenizer = load_policy(save_tiny_hub_model(tmp_path / "hub"))
+    model = add_lora(model, SimpleNamespace(rank=8, alpha=16.0, dropout=0.0, target_modules="all-linear"))
+    adapters = [p for name, p in model.named_parameters() if "lora_B" in name]
+
+    def update(seed):  # an optimizer step's worth of change to every adapter
+        with torch.no_grad():
+            for p in adapters:
+                p.normal_(0.0, 0.3, generator=torch.Generator().manual_seed(seed))
+
+    update(0)
+    model.eval()
+    engine = make_engine(_Rollout("vllm_server"), model, tokenizer)
+    req = [(tokenizer.encode(t, add_special_tokens=False), []) for t in ("What is 3*4?", "Hello there", "abc")]
+    s = SamplingSettings.for_free_text(0.0, 1.0, 24, 8)
+    greedy = lambda e: [g[0].gen_ids for g in e.generate(req, 1, s)]  # noqa: E731
+    before = greedy(engine)
+    assert before == greedy(TorchEngine(model, tokenizer))
+    update(1)
+    engine.sync_weights(model)
+    after = greedy(TorchEngine(model, tokenizer))
+    assert after != before, "the update must change the greedy output for the test to mean anything"
+    chains = [g[0] for g in engine.generate(req, 1, s)]
+    assert [c.gen_ids for c in chains] == after
+    batch = pack_sequences([c.prompt_ids for c in chains], [c.response_ids for c in chains], [0] * len(chains),
+                           tokenizer.pad_token_id, [c.gen_logprobs for c in chains])
+    with torch.no_grad():
+        gap = ((policy_logprobs_BT(model, batch) - batch.sampled_logp_BT).abs() * batch.sampled_BT).max()
+    assert float(gap) < 1e-4
+    engine.close()
+
+
 # --- exact stop rules on scripted tokens (torch engine) -------------------------------------------
 
 @pytest.fixture()
@@ -324,9 +366,20 @@ def test_make_engine_rejects_unknown_names(tiny_model, tokenizer):
 
 
 @pytest.mark.skipif(HAS_VLLM, reason="checks the message shown where vLLM is missing")
-def test_vllm_engine_without_vllm_says_how_to_install(tiny_model, tokenizer):
-    with pytest.raises(ImportError, match="pip install"):
-        make_engine(_Rollout("vllm"), tiny_model, tokenizer)
+@pytest.mark.parametrize("name", ["vllm", "vllm_server"])
+def test_vllm_engines_without_vllm_say_how_to_install(tiny_model, tokenizer, name):
+    with pytest.raises(ImportError, match=f"rollout.engine: {name} needs vLLM: `pip install"):
+        make_engine(_Rollout(name), tiny_model, tokenizer)
+
+
+def test_a_server_takes_the_gpus_after_the_trainers(monkeypatch):
+    from resetrl.rollout.vllm_server import _server_gpus
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5,6")
+    assert _server_gpus(1) == ["5"] and _server_gpus(2) == ["5", "6"]
+    with pytest.raises(RuntimeError, match=r"this job sees 3 GPU\(s\) \(CUDA_VISIBLE_DEVICES=3,5,6\) and the "
+                                           r"trainer takes the first: ask the scheduler for 4"):
+        _server_gpus(3)
 
 
 # --- the vLLM engine's thought-by-thought assembly (no vLLM needed) -------------------------------

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import importlib.util
 import json
 import os
 import shutil
@@ -37,7 +38,7 @@ from safetensors.torch import save_file
 from resetrl.core.lora import is_lora, merged_named_weights, unwrap
 from resetrl.core.memory_plan import VLLM_LORA_RANKS
 from resetrl.rollout.rounds import RoundOutput, ThoughtRounds
-from resetrl.rollout.vllm_engine import MAX_MODEL_LEN
+from resetrl.rollout.vllm_engine import INSTALL_HINT, MAX_MODEL_LEN
 
 BASE = "base"  # the served name of the base model; adapters are served as policy-N
 START_TIMEOUT_S = 1800  # a 14B model's weights read from a network file system
@@ -55,6 +56,8 @@ class VLLMServerEngine(ThoughtRounds):
         self._server: subprocess.Popen | None = None
         self.url = rollout.vllm_server_url.rstrip("/")
         if not self.url:
+            if importlib.util.find_spec("vllm") is None:
+                raise ImportError(INSTALL_HINT.replace("rollout.engine: vllm", "rollout.engine: vllm_server"))
             self.url = self._start(model, tokenizer, rollout)
         self._pool = ThreadPoolExecutor(MAX_CONCURRENT_REQUESTS, thread_name_prefix="resetrl-vllm-request")
         if self.lora:
