@@ -66,6 +66,15 @@ def engines(policy):
 
 # --- the contract, for every engine --------------------------------------------------------------
 
+def logprob_gap(model, tokenizer, chains) -> float:
+    """The largest gap between the engine's log-prob of a generated token and a fresh forward pass's."""
+    batch = pack_sequences([c.prompt_ids for c in chains], [c.response_ids for c in chains], [0] * len(chains),
+                           tokenizer.pad_token_id, [c.gen_logprobs for c in chains])
+    assert batch.sampled_BT.sum() == sum(len(c.gen_ids) for c in chains)
+    with torch.no_grad():
+        return float(((policy_logprobs_BT(model, batch) - batch.sampled_logp_BT).abs() * batch.sampled_BT).max())
+
+
 def check_stop_rules(chain, s: SamplingSettings, tokenizer):
     """The chain obeys the paper's rules: budgets include the prefix, no thought overflows, and
     the finish reason matches what the chain holds."""
@@ -115,13 +124,8 @@ def test_sampling_logprobs_equal_a_fresh_forward_pass(engines, policy, name):
     requests = [(p, []) for p in encode(tokenizer, PROMPTS)] + [(encode(tokenizer, PROMPTS[:1])[0], prefix)]
     groups = engines(name).generate(requests, 3, settings(), torch.Generator().manual_seed(3))
     chains = [c for g in groups for c in g]
-    batch = pack_sequences([c.prompt_ids for c in chains], [c.response_ids for c in chains], [0] * len(chains),
-                           tokenizer.pad_token_id, [c.gen_logprobs for c in chains])
-    with torch.no_grad():
-        logp_BT = policy_logprobs_BT(model, batch)
-    assert batch.sampled_BT.sum() == sum(len(c.gen_ids) for c in chains) >= 20
-    gap_BT = (logp_BT - batch.sampled_logp_BT).abs() * batch.sampled_BT
-    assert float(gap_BT.max()) < 1e-4
+    assert sum(len(c.gen_ids) for c in chains) >= 20
+    assert logprob_gap(model, tokenizer, chains) < 1e-4
 
 
 @pytest.mark.parametrize("name", ENGINES)
@@ -208,11 +212,7 @@ def test_vllm_samples_from_new_weights_after_sync_and_resets_the_prefix_cache(wa
     assert engine.cache_resets == 1
     assert greedy(engine) == after_trainer
     chains = [g[0] for g in engine.generate(req, 1, s)]
-    batch = pack_sequences([c.prompt_ids for c in chains], [c.response_ids for c in chains], [0] * len(chains),
-                           tokenizer.pad_token_id, [c.gen_logprobs for c in chains])
-    with torch.no_grad():
-        gap = ((policy_logprobs_BT(model, batch) - batch.sampled_logp_BT).abs() * batch.sampled_BT).max()
-    assert float(gap) < 1e-4
+    assert logprob_gap(model, tokenizer, chains) < 1e-4
     engine.close()
 
 
@@ -249,11 +249,7 @@ def test_a_vllm_server_follows_the_trainers_lora_adapters(tmp_path):
     assert after != before, "the update must change the greedy output for the test to mean anything"
     chains = [g[0] for g in engine.generate(req, 1, s)]
     assert [c.gen_ids for c in chains] == after
-    batch = pack_sequences([c.prompt_ids for c in chains], [c.response_ids for c in chains], [0] * len(chains),
-                           tokenizer.pad_token_id, [c.gen_logprobs for c in chains])
-    with torch.no_grad():
-        gap = ((policy_logprobs_BT(model, batch) - batch.sampled_logp_BT).abs() * batch.sampled_BT).max()
-    assert float(gap) < 1e-4
+    assert logprob_gap(model, tokenizer, chains) < 1e-4
     engine.close()
 
 
