@@ -49,15 +49,15 @@ MAX_CONCURRENT_REQUESTS = 256
 class VLLMServerEngine(ThoughtRounds):
     def __init__(self, model, tokenizer, rollout):
         super().__init__(tokenizer)
+        self.url = rollout.vllm_server_url.rstrip("/")
+        if not self.url and importlib.util.find_spec("vllm") is None:
+            raise ImportError(INSTALL_HINT.replace("rollout.engine: vllm", "rollout.engine: vllm_server"))
         self._dir = Path(tempfile.mkdtemp(prefix="resetrl-vllm-server-"))
         self.lora = is_lora(model)
         self.served = BASE
         self.syncs = 0
         self._server: subprocess.Popen | None = None
-        self.url = rollout.vllm_server_url.rstrip("/")
         if not self.url:
-            if importlib.util.find_spec("vllm") is None:
-                raise ImportError(INSTALL_HINT.replace("rollout.engine: vllm", "rollout.engine: vllm_server"))
             self.url = self._start(model, tokenizer, rollout)
         self._pool = ThreadPoolExecutor(MAX_CONCURRENT_REQUESTS, thread_name_prefix="resetrl-vllm-request")
         if self.lora:
