@@ -22,7 +22,7 @@ from resetrl.rl.losses import micro_batch_share, policy_loss
 from resetrl.rollout.engine import SamplingSettings
 from resetrl.rollout.factory import make_engine
 from resetrl.tasks.sources import THOUGHT_PROMPT
-from resetrl.testing import ANSWER, save_tiny_hub_model
+from resetrl.testing import ANSWER, memorize, save_tiny_hub_model
 
 
 @pytest.fixture(scope="module")
@@ -66,25 +66,6 @@ def test_a_delimiter_split_over_tokens_still_ends_thoughts(hub_dir):
         assert tokenizer.decode(ids[:end]).endswith(THOUGHT_END)
         assert not tokenizer.decode(ids[:end - 1]).endswith(THOUGHT_END)
     assert not delimiter.completes(tokenizer.encode("</thought", add_special_tokens=False))
-
-
-def memorize(model, prompt_ids, response_ids, max_steps=400):
-    """Train the random model until greedy decoding reproduces one response: until the argmax after each
-    teacher-forced prefix is the next token (how many steps that takes depends on the float kernels)."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    batch = pack_sequences([prompt_ids], [response_ids + [0]], [0], 0)
-    ids = torch.tensor([prompt_ids + response_ids])
-    for _ in range(max_steps):
-        model.eval()
-        with torch.no_grad():
-            if model(input_ids=ids).logits[0, len(prompt_ids) - 1:-1].argmax(-1).tolist() == response_ids:
-                return
-        model.train()
-        loss = -(policy_logprobs_BT(model, batch) * batch.mask_BT).sum()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    raise AssertionError(f"the model did not memorize the response in {max_steps} steps")
 
 
 def test_torch_engine_stops_at_a_multi_token_delimiter(hub_dir, smoke_params):

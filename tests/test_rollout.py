@@ -6,6 +6,7 @@ The vLLM cases run where vLLM is installed (CI: its own environment, `pytest -m 
 skipped with the reason elsewhere."""
 
 import importlib.util
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,7 +16,7 @@ from resetrl.core.model import load_policy
 from resetrl.core.response_format import BOXED, THOUGHT_END
 from resetrl.core.tokenizer import ThoughtDelimiter
 from resetrl.rl.batch import pack_sequences, policy_logprobs_BT
-from resetrl.rollout.engine import SamplingSettings
+from resetrl.rollout.engine import SamplingSettings, prompt_ids
 from resetrl.rollout.factory import make_engine
 from resetrl.rollout.rounds import _ChainState
 from resetrl.rollout.torch_engine import TorchEngine
@@ -251,6 +252,78 @@ def test_a_vllm_server_follows_the_trainers_lora_adapters(tmp_path):
     assert [c.gen_ids for c in chains] == after
     assert logprob_gap(model, tokenizer, chains) < 1e-4
     engine.close()
+
+
+@pytest.mark.vllm
+@needs_vllm
+def test_a_lora_run_samples_on_policy_from_a_vllm_server(repo_root, tmp_path):
+    """The overlays' path on the smoke task: a hub model by path, no SFT (the sft stage only evaluates it on a
+    server), SRPO with LoRA whose every step samples from a server that loaded the adapters of the step before
+    (the engine's log-probs equal the trainer's), and the merged model evaluated on a server."""
+    from resetrl.core.config import load_params
+    from resetrl.rl.evaluation import evaluate_checkpoint
+    from resetrl.rl.trainer import RLTrainer
+    from resetrl.rl.warmstart import run_sft
+    from resetrl.tasks.splits import load_split, prepare_data
+    from resetrl.testing import ANSWER, memorize, save_tiny_hub_model
+
+    hub = save_tiny_hub_model(tmp_path / "hub")
+    overlay = tmp_path / "served.yaml"
+    overlay.write_text(f"""
+study: {{methods: [srpo], ablations: [], seeds: [0]}}
+task: {{n_train: 16, n_val: 4, n_test: 4}}
+model: {{pretrained: {hub}}}
+sft: {{steps: 0}}
+rollout: {{engine: vllm_server, max_thoughts: 3, max_thought_tokens: 16, batch_size: 16}}
+rl: {{steps: 2, prompts_per_step: 2, group_size: 4, minibatches: 2, eval_every: 2, save_every: 2,
+      localization_max_tokens: 8, lora: {{rank: 4, alpha: 8}}}}
+eval: {{n_samples: 2, pass_k: [1, 2]}}
+runtime: {{device: cpu}}
+""")
+    params = load_params([repo_root / "params.yaml", repo_root / "configs" / "smoke.yaml", overlay])
+    prepare_data(params.task, tmp_path / "data")
+    model, tokenizer = load_policy(hub)  # taught one chain of thoughts, so sampled chains keep their tokens
+    memorize(model, prompt_ids(tokenizer, load_split(tmp_path / "data", "train")[0]),
+             tokenizer.encode(ANSWER, add_special_tokens=False) + [tokenizer.eos_token_id])
+    model.save_pretrained(hub)
+    run_sft(params, tmp_path / "data", tmp_path / "sft")
+    history = RLTrainer(params, "srpo", 0, tmp_path / "sft" / "model", tmp_path / "data", tmp_path / "run").run()
+    steps = [r for r in history if "rollout/logprob_mismatch_max" in r]
+    assert len(steps) == 2 and all(r["rollout/logprob_mismatch_max"] < 1e-3 for r in steps), steps
+    metrics, _ = evaluate_checkpoint(params, tmp_path / "run" / "model", tmp_path / "data", seed=0)
+    assert 0.0 <= metrics["test"]["greedy_pass1"] <= 1.0
+
+
+@pytest.mark.vllm
+@needs_vllm
+def test_a_vllm_server_stops_when_its_stage_is_killed(tmp_path):
+    """kill -9 of the stage leaves no server holding its GPUs: the server gets SIGTERM from the kernel."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from resetrl.testing import save_tiny_hub_model
+
+    stage = (f"import time\nfrom resetrl.core.model import load_policy\nfrom resetrl.rollout.factory import "
+             f"make_engine\nfrom tests.test_rollout import _Rollout\n"
+             f"engine = make_engine(_Rollout('vllm_server'), *load_policy({str(save_tiny_hub_model(tmp_path))!r}))\n"
+             f"print(engine._server.pid, flush=True)\ntime.sleep(600)\n")
+    proc = subprocess.Popen([sys.executable, "-c", stage], stdout=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).resolve().parents[1])
+    server = int(proc.stdout.readline())
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:  # gone, or a zombie (exited, its new parent not reaping it)
+            if Path(f"/proc/{server}/stat").read_text().split(") ")[1].startswith("Z"):
+                return
+        except FileNotFoundError:
+            return
+        time.sleep(0.5)
+    os.kill(server, 9)
+    raise AssertionError("the vLLM server outlived its stage by 2 minutes")
 
 
 # --- exact stop rules on scripted tokens (torch engine) -------------------------------------------

@@ -11,6 +11,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
 from resetrl.core.response_format import THOUGHT_END
+from resetrl.rl.batch import pack_sequences, policy_logprobs_BT
 from resetrl.rl.localization import INSTRUCTION
 from resetrl.tasks.sources import THOUGHT_PROMPT
 
@@ -48,3 +49,22 @@ def save_tiny_hub_model(path: str | Path, seed: int = 0) -> Path:
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return Path(path)
+
+
+def memorize(model, prompt_ids, response_ids, max_steps=400):
+    """Train the random model until greedy decoding reproduces one response: until the argmax after each
+    teacher-forced prefix is the next token (how many steps that takes depends on the float kernels)."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    batch = pack_sequences([prompt_ids], [response_ids + [0]], [0], 0)
+    ids = torch.tensor([prompt_ids + response_ids])
+    for _ in range(max_steps):
+        model.eval()
+        with torch.no_grad():
+            if model(input_ids=ids).logits[0, len(prompt_ids) - 1:-1].argmax(-1).tolist() == response_ids:
+                return
+        model.train()
+        loss = -(policy_logprobs_BT(model, batch) * batch.mask_BT).sum()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    raise AssertionError(f"the model did not memorize the response in {max_steps} steps")

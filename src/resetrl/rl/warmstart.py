@@ -102,7 +102,8 @@ def run_sft(params: Params, data: Path, out: Path, seed: int = 0, init: Path | N
         converged = False
         if (step and step % cfg.eval_every == 0) or step == cfg.steps:  # step 0: an untrained model
             model.eval()
-            engine.sync_weights(model)
+            if step:  # at step 0 the engine samples from the model it was made from (a server cannot reload it)
+                engine.sync_weights(model)
             record[VAL_PASS1] = greedy_pass1(engine, val_set, params.rollout, verifier)["pass1"]
             converged = target is not None and record[VAL_PASS1] >= target
             if heldout:
