@@ -15,7 +15,6 @@ must read this machine's temporary directory (adapters are passed by path; docs/
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import importlib.util
 import json
@@ -33,9 +32,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
 
-from resetrl.core.lora import is_lora, merged_named_weights, unwrap
+from resetrl.core.lora import is_lora, unwrap
 from resetrl.core.memory_plan import VLLM_LORA_RANKS
 from resetrl.rollout.rounds import RoundOutput, ThoughtRounds
 from resetrl.rollout.vllm_engine import INSTALL_HINT, MAX_MODEL_LEN
@@ -52,6 +50,9 @@ class VLLMServerEngine(ThoughtRounds):
         self.url = rollout.vllm_server_url.rstrip("/")
         if not self.url and importlib.util.find_spec("vllm") is None:
             raise ImportError(INSTALL_HINT.replace("rollout.engine: vllm", "rollout.engine: vllm_server"))
+        if not self.url and not getattr(unwrap(model).config, "_name_or_path", ""):
+            # every stage loads its model from a directory or the hub; one built from a config has neither
+            raise ValueError("rollout.engine vllm_server serves a model loaded from a directory or the hub")
         self._dir = Path(tempfile.mkdtemp(prefix="resetrl-vllm-server-"))
         self.lora = is_lora(model)
         self.served = BASE
@@ -66,7 +67,7 @@ class VLLMServerEngine(ThoughtRounds):
     # --- the server ------------------------------------------------------------------------------
     def _start(self, model, tokenizer, rollout) -> str:
         base = unwrap(model)
-        source = getattr(base.config, "_name_or_path", "") or self._save_base(model)
+        source = base.config._name_or_path
         tokenizer.save_pretrained(self._dir / "tokenizer")
         on_cpu = next(model.parameters()).device.type == "cpu"
         max_len = min(base.config.max_position_embeddings, MAX_MODEL_LEN)
@@ -106,16 +107,6 @@ class VLLMServerEngine(ThoughtRounds):
         tail = self._log_tail()
         self.close()
         raise RuntimeError(f"the vLLM server was not ready after {START_TIMEOUT_S} s:\n{tail}")
-
-    def _save_base(self, model) -> str:
-        """A checkpoint of the base weights (adapters off) for a model built from a config, not loaded."""
-        path = self._dir / "base"
-        path.mkdir()
-        with model.disable_adapter() if self.lora else contextlib.nullcontext():
-            weights = {name: t.to("cpu").contiguous().clone() for name, t in merged_named_weights(model)}
-        save_file(weights, path / "model.safetensors")
-        unwrap(model).config.save_pretrained(path)
-        return str(path)
 
     def _log_tail(self, lines: int = 40) -> str:
         try:
