@@ -6,7 +6,7 @@ from pathlib import Path
 
 from resetrl.core.config import (ROOT_PARAMS, ParamsError, config_overrides, dump_params, family_arms, load_params,
                                   params_to_dict, regime_files, results_root, select)
-from resetrl.core.memory_plan import plan_text, stage_gpus
+from resetrl.core.memory_plan import STAGES, plan_text, stage_gpus
 from resetrl.core.storage import atomic_write_text
 from resetrl.stages import snakemake_command, snakemake_paths, stage_code, stage_params, stage_table
 
@@ -58,10 +58,10 @@ METHODS = list(PARAMS.study.methods)
 ABLATIONS = list(PARAMS.study.ablations)
 FAMILY = family_arms(PARAMS)  # the family target's arms that this task can run (its table names the others)
 SEEDS = list(PARAMS.study.seeds)
-# The software of every rule (used with `--sdm conda`; CI installs the same pins with pip).
 # GPUs of a model stage's job: one per data-parallel RL process (runtime.world_size) or one, plus a vLLM server's
 # (rollout.engine vllm_server); none where models run on the CPU.
-STAGE_GPUS = {stage: stage_gpus(PARAMS, stage) for stage in ("sft", "train", "evaluate")}
+STAGE_GPUS = {stage: stage_gpus(PARAMS, stage) for stage in STAGES}
+# The software of every rule (used with `--sdm conda`; CI installs the same pins with pip).
 CONDA_ENV = "../../environment.yml"
 
 

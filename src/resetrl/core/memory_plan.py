@@ -334,8 +334,8 @@ def plan(params, stages: Sequence[str] = STAGES, method: str | None = None) -> M
     weights = arch.parameters() * d
     base = (("weights", float(weights)),) + ((("CUDA", float(CUDA_OVERHEAD)),) if rt.device != "cpu" else ())
     # The key that shrinks the engine's part on this device (a server has none here).
-    engine_key = {"vllm": " or rollout.vllm_gpu_memory_utilization", "vllm_server": ""}.get(
-        ro.engine, " or rollout.batch_size")
+    engine_key = {"vllm": "rollout.vllm_gpu_memory_utilization", "vllm_server": ""}.get(ro.engine, "rollout.batch_size")
+    or_engine = f" or {engine_key}" if engine_key else ""
     length_keys = "rollout.max_thoughts x rollout.max_thought_tokens"
 
     def vllm(gpus: int) -> dict:
@@ -358,14 +358,14 @@ def plan(params, stages: Sequence[str] = STAGES, method: str | None = None) -> M
     out = []
     for stage in stages:
         if stage == "evaluate" or (stage == "sft" and not params.sft.steps):
-            out.append(StagePlan(stage, base, **rollout(0), keys=engine_key.removeprefix(" or ")))
+            out.append(StagePlan(stage, base, **rollout(0), keys=engine_key))
         elif stage == "sft":  # full fine-tuning of sft.batch_size chains and the localization examples
             rows = params.sft.batch_size + params.sft.localization_batch_size
             update = rows * tokens * arch.activation_bytes(d, 0)
             engine = rollout(rl.localization_max_tokens)
             out.append(StagePlan(stage, (*base, ("grads+AdamW", 3.0 * weights)),
                                  (("update", float(update)), *engine.pop("peaks", ())), **engine,
-                                 keys=f"sft.batch_size, sft.localization_batch_size, {length_keys}{engine_key}"))
+                                 keys=f"sft.batch_size, sft.localization_batch_size, {length_keys}{or_engine}"))
         elif stage == "train":
             arms, lora, ddp = _arms(params, method), rl.lora, rt.world_size > 1
             localize = rl.localization_max_tokens if any(a.selector == "self" and a.family == "reset"
@@ -386,7 +386,7 @@ def plan(params, stages: Sequence[str] = STAGES, method: str | None = None) -> M
             keys += [length_keys, "rl.lora.rank" if lora.rank else "rl.lora.rank > 0 (LoRA instead of every weight)"]
             out.append(StagePlan(stage, (*base, *reference, state),
                                  ((f"update({rows}x{tokens})", float(update)), *engine.pop("peaks", ())), **engine,
-                                 keys=f"{', '.join(keys)}{engine_key}; {NO_DDP_HELP}"))
+                                 keys=f"{', '.join(keys)}{or_engine}; {NO_DDP_HELP}"))
         else:
             raise ValueError(f"no memory plan for stage {stage!r} (known: {', '.join(STAGES)})")
     if ro.engine == "vllm_server" and out:

@@ -103,8 +103,7 @@ def top_p_filter(logits_BV: torch.Tensor, top_p: float) -> torch.Tensor:
         return logits_BV
     if logits_BV.shape[-1] <= TOP_P_CANDIDATES:
         return _sorted_nucleus(logits_BV, top_p)
-    top_BK, order_BK = torch.topk(logits_BV, TOP_P_CANDIDATES, dim=-1)  # sorted, descending
-    probs_BK = (top_BK - torch.logsumexp(logits_BV, dim=-1, keepdim=True)).exp()
+    top_BK, order_BK, probs_BK = _candidates(logits_BV)
     covered_B = probs_BK.sum(-1) >= top_p
     if bool(covered_B.all()):
         return _nucleus(logits_BV, top_BK, order_BK, probs_BK, top_p)
@@ -117,6 +116,17 @@ def top_p_filter(logits_BV: torch.Tensor, top_p: float) -> torch.Tensor:
     return out_BV
 
 
+def _candidates(logits_BV: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The TOP_P_CANDIDATES largest logits of each row in descending order, their indices and probabilities."""
+    top_BK, order_BK = torch.topk(logits_BV, TOP_P_CANDIDATES, dim=-1)
+    return top_BK, order_BK, (top_BK - torch.logsumexp(logits_BV, dim=-1, keepdim=True)).exp()
+
+
+def _outside_BK(probs_BK: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Which of the most likely tokens, in descending order, lie past the nucleus (the top token never does)."""
+    return probs_BK.cumsum(dim=-1) - probs_BK >= top_p
+
+
 def _sorted_nucleus(logits_BV: torch.Tensor, top_p: float) -> torch.Tensor:
     sorted_BV, order_BV = torch.sort(logits_BV, descending=True, dim=-1)
     return _nucleus(logits_BV, sorted_BV, order_BV, torch.softmax(sorted_BV, dim=-1), top_p)
@@ -125,8 +135,7 @@ def _sorted_nucleus(logits_BV: torch.Tensor, top_p: float) -> torch.Tensor:
 def _nucleus(logits_BV: torch.Tensor, sorted_BK: torch.Tensor, order_BK: torch.Tensor, probs_BK: torch.Tensor,
              top_p: float) -> torch.Tensor:
     """`logits_BV` with -inf outside the nucleus, from its K most likely tokens in order and their probabilities."""
-    drop_BK = probs_BK.cumsum(dim=-1) - probs_BK >= top_p  # keeps at least the top token
-    kept_BK = sorted_BK.masked_fill(drop_BK, float("-inf"))
+    kept_BK = sorted_BK.masked_fill(_outside_BK(probs_BK, top_p), float("-inf"))
     return torch.full_like(logits_BV, float("-inf")).scatter(-1, order_BK, kept_BK)
 
 
@@ -147,28 +156,31 @@ def sample_tokens(logits_BV: torch.Tensor, s: SamplingSettings,
 
 def _sample_large_vocabulary(logits_BV: torch.Tensor, s: SamplingSettings,
                              generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """`sample_tokens` with few passes over a large vocabulary: when the most likely candidates hold every row's
-    nucleus, the draw is among them (the same distribution), and the log-prob is a logit minus one log-sum-exp."""
+    """`sample_tokens` with few passes over a large vocabulary; the log-prob is a logit minus one log-sum-exp."""
     if s.greedy:
         token_B = logits_BV.argmax(-1)
+    elif s.top_p < 1.0:
+        token_B = _draw_nucleus_B(logits_BV / s.temperature, s.top_p, generator)
     else:
-        token_B = _draw_among_candidates(logits_BV, s, generator) if s.top_p < 1.0 else None
-        if token_B is None:
-            token_B = _draw_B(torch.softmax(top_p_filter(logits_BV / s.temperature, s.top_p), -1), generator)
+        token_B = _draw_B(torch.softmax(logits_BV / s.temperature, -1), generator)
     logp_B = logits_BV.gather(-1, token_B[:, None]) - torch.logsumexp(logits_BV, -1, keepdim=True)
     return token_B, logp_B.squeeze(-1)
 
 
-def _draw_among_candidates(logits_BV: torch.Tensor, s: SamplingSettings,
-                           generator: torch.Generator | None) -> torch.Tensor | None:
-    """Tokens drawn from the nucleus within the TOP_P_CANDIDATES most likely; None when some row's nucleus is wider."""
-    top_BK, order_BK = torch.topk(logits_BV, TOP_P_CANDIDATES, dim=-1)  # a positive temperature keeps the order
-    probs_BK = (top_BK / s.temperature - torch.logsumexp(logits_BV / s.temperature, -1, keepdim=True)).exp()
-    cumulative_BK = probs_BK.cumsum(-1)
-    if not bool((cumulative_BK[:, -1] >= s.top_p).all()):
-        return None
-    kept_BK = probs_BK.masked_fill(cumulative_BK - probs_BK >= s.top_p, 0.0)  # as `_nucleus`
-    return order_BK.gather(-1, _draw_B(kept_BK, generator)[:, None]).squeeze(-1)
+def _draw_nucleus_B(logits_BV: torch.Tensor, top_p: float, generator: torch.Generator | None) -> torch.Tensor:
+    """A token per row from softmax(logits_BV)'s top-p nucleus: drawn among the most likely candidates where they
+    hold the row's nucleus (the same distribution), over the filtered vocabulary elsewhere."""
+    _, order_BK, probs_BK = _candidates(logits_BV)
+    covered_B = probs_BK.sum(-1) >= top_p
+    token_B = torch.empty(logits_BV.shape[0], dtype=torch.long, device=logits_BV.device)
+    if bool(covered_B.any()):
+        probs_CK = probs_BK[covered_B]
+        pick_C = _draw_B(probs_CK.masked_fill(_outside_BK(probs_CK, top_p), 0.0), generator)
+        token_B[covered_B] = order_BK[covered_B].gather(-1, pick_C[:, None]).squeeze(-1)
+    if not bool(covered_B.all()):
+        wide_B = ~covered_B
+        token_B[wide_B] = _draw_B(torch.softmax(_sorted_nucleus(logits_BV[wide_B], top_p), -1), generator)
+    return token_B
 
 
 def _draw_B(weights_BV: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
